@@ -1,0 +1,75 @@
+"""The model interface every evaluator and upscaler talks to.
+
+An ``SRModel`` maps a batch of low-resolution RGB images to super-resolved ones:
+
+* input: float32 tensor ``(N, 3, H, W)``, RGB, values in ``[0, 1]`` (uint8 / 255);
+* output: float32 tensor ``(N, 3, H * scale, W * scale)``, RGB, nominally in ``[0, 1]``
+  (callers clamp and round; models need not).
+
+Networks with other conventions (``[0, 255]`` range, a mean shift, Y-only input) are wrapped by
+an adapter that converts on the way in and out, so callers never guess. ``resolve_model`` turns a
+command-line ``--model`` value into such a callable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from srkit.image.resize import imresize
+
+
+@runtime_checkable
+class SRModel(Protocol):
+    """LR batch -> SR batch, RGB in [0, 1], with a fixed integer scale."""
+
+    name: str
+    scale: int
+
+    def __call__(self, lr: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class InterpolationModel:
+    """A classical interpolation upscaler (``bicubic`` is MATLAB's imresize)."""
+
+    name: str
+    scale: int
+    method: str = "bicubic"
+
+    def __call__(self, lr: torch.Tensor) -> torch.Tensor:
+        return imresize(lr, scale=self.scale, kernel=self.method)
+
+
+INTERPOLATION_MODELS: dict[str, str] = {
+    "bicubic": "bicubic",
+    "bilinear": "bilinear",
+    "nearest": "nearest",
+}
+
+# Further resolvers (trained networks by name, weight files) are appended by later stages; each
+# returns a model or None when the spec is not theirs. Explicit list, no import-time scanning.
+ModelResolver = Callable[[str, int], "SRModel | None"]
+
+
+def _resolve_interpolation(spec: str, scale: int) -> SRModel | None:
+    method = INTERPOLATION_MODELS.get(spec.lower())
+    if method is None:
+        return None
+    return InterpolationModel(name=spec.lower(), scale=scale, method=method)
+
+
+RESOLVERS: list[ModelResolver] = [_resolve_interpolation]
+
+
+def resolve_model(spec: str, scale: int) -> SRModel:
+    """Turn a ``--model`` value (a name or a weight file) into an ``SRModel`` for ``scale``."""
+    for resolver in RESOLVERS:
+        model = resolver(spec, scale)
+        if model is not None:
+            return model
+    known = ", ".join(sorted(INTERPOLATION_MODELS))
+    raise ValueError(f"unknown model {spec!r}: expected one of {known} or a weight file")
