@@ -22,12 +22,13 @@ def test_matlab_reference_values():
     # MATLAB: rgb2ycbcr(uint8([255 255 255])) = [235 128 128]; black -> [16 128 128]
     white = torch.ones(1, 3, 1, 1, dtype=torch.float64)
     black = torch.zeros(1, 3, 1, 1, dtype=torch.float64)
+    f64 = torch.float64
     torch.testing.assert_close(
         rgb_to_ycbcr(white).flatten() * 255,
         torch.tensor([235.0, 128.0, 128.0], dtype=torch.float64),
     )
     torch.testing.assert_close(
-        rgb_to_ycbcr(black).flatten() * 255, torch.tensor([16.0, 128.0, 128.0], dtype=torch.float64)
+        rgb_to_ycbcr(black).flatten() * 255, torch.tensor([16.0, 128.0, 128.0], dtype=f64)
     )
     # pure red: Y = 16 + 65.481, Cb = 128 - 37.797, Cr = 128 + 112
     red = torch.tensor([1.0, 0, 0], dtype=torch.float64).view(1, 3, 1, 1)
