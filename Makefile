@@ -1,0 +1,39 @@
+# Two commands for a fresh machine:  `make demo` (set up + run srkit on the bundled Set5)
+# and `make test` (set up + lint + tests). Both create .venv and install torch's CPU build first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= dev,faces
+STAMP := $(VENV)/.srkit-installed
+
+.PHONY: setup demo test lint format bench-speed clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/srkit bench --model bicubic --scale 2 3 4
+	$(BIN)/srkit bench --model bicubic --scale 2 3 4 --convention legacy
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -q -n 2
+
+format: setup
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench-speed: setup
+	$(BIN)/python benchmarks/bench_eval_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

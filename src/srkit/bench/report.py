@@ -1,0 +1,88 @@
+"""Paper-style tables, per-image CSV and the JSON summary of ``srkit bench``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.table import Table
+
+from srkit.bench.runner import DatasetResult
+
+
+def results_table(results: Sequence[DatasetResult], convention: str) -> Table:
+    """Rows: model x dataset; columns: each scale's PSNR/SSIM (the layout of SR papers)."""
+    scales = sorted({r.scale for r in results})
+    table = Table(title=f"Y-PSNR (dB) / SSIM, {convention} convention, border = scale")
+    table.add_column("model")
+    table.add_column("dataset")
+    for scale in scales:
+        table.add_column(f"x{scale}", justify="right")
+    rows: dict[tuple[str, str], dict[int, DatasetResult]] = {}
+    for result in results:
+        rows.setdefault((result.model, result.dataset), {})[result.scale] = result
+    for (model, dataset), by_scale in rows.items():
+        cells = []
+        for scale in scales:
+            r = by_scale.get(scale)
+            cells.append("-" if r is None or r.n == 0 else f"{r.psnr:.2f} / {r.ssim:.4f}")
+        table.add_row(model, dataset, *cells)
+    return table
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _number(value: float, digits: int) -> str:
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def write_csv(results: Sequence[DatasetResult], path: str | Path) -> None:
+    """One row per image; each (model, dataset, scale) group ends with its ``mean`` row."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["model", "dataset", "scale", "image", "height", "width", "psnr", "ssim"])
+    for r in results:
+        for score in r.per_image:
+            writer.writerow(
+                [
+                    r.model,
+                    r.dataset,
+                    r.scale,
+                    score.image,
+                    score.height,
+                    score.width,
+                    _number(score.psnr, 4),
+                    f"{score.ssim:.6f}",
+                ]
+            )
+        writer.writerow(
+            [r.model, r.dataset, r.scale, "mean", "", "", _number(r.psnr, 4), f"{r.ssim:.6f}"]
+        )
+    _atomic_write_text(Path(path), buffer.getvalue())
+
+
+def summary_json(results: Sequence[DatasetResult]) -> dict:
+    """``{"results": [{model, dataset, scale, psnr, ssim, n, seconds, skipped}]}``."""
+    return {"results": [r.summary() for r in results]}
+
+
+def write_json(results: Sequence[DatasetResult], path: str | Path) -> None:
+    _atomic_write_text(Path(path), json.dumps(summary_json(results), indent=2) + "\n")

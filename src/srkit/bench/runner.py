@@ -1,0 +1,179 @@
+"""Evaluate SR models on datasets and scales: the engine behind ``srkit bench``."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr, score_image
+from srkit.data.sources import ImageSource, open_source
+from srkit.image.io import ImageReadError, LoadedImage
+from srkit.metrics.sr import check_convention
+from srkit.models import SRModel, resolve_model
+
+# Decoding runs in a background thread (Pillow releases the GIL) while torch computes.
+_PREFETCH = 3
+
+
+@dataclass
+class DatasetResult:
+    """Scores of one model on one dataset at one scale."""
+
+    model: str
+    dataset: str
+    scale: int
+    psnr: float
+    ssim: float
+    n: int
+    seconds: float
+    skipped: list[str] = field(default_factory=list)
+    per_image: list[ImageScore] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """The JSON record scripts rely on (no per-image rows)."""
+        record = asdict(self)
+        record.pop("per_image")
+        for key in ("psnr", "ssim"):  # NaN (nothing scored) is not valid JSON
+            if not math.isfinite(record[key]):
+                record[key] = None
+        return record
+
+
+ProgressCallback = Callable[[int], None]
+
+
+def to_batch(image: LoadedImage) -> torch.Tensor:
+    """A decoded image -> uint8 tensor ``(1, 3, H, W)``."""
+    rgb = image.to_rgb8()
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0)
+
+
+def _decoded(
+    source: ImageSource, max_pixels: int | None
+) -> Iterator[tuple[str, LoadedImage | ImageReadError, float]]:
+    """Yield (name, image or the error it raised, decode seconds), decoding ahead."""
+
+    def load(name: str) -> tuple[LoadedImage | ImageReadError, float]:
+        start = time.perf_counter()
+        try:
+            image: LoadedImage | ImageReadError = source.read(name, max_pixels=max_pixels)
+        except ImageReadError as error:
+            image = error
+        return image, time.perf_counter() - start
+
+    names = source.names
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: list[tuple[str, Future]] = []
+        for name in names[:_PREFETCH]:
+            pending.append((name, pool.submit(load, name)))
+        next_index = len(pending)
+        while pending:
+            name, future = pending.pop(0)
+            if next_index < len(names):
+                pending.append((names[next_index], pool.submit(load, names[next_index])))
+                next_index += 1
+            image, seconds = future.result()
+            yield name, image, seconds
+
+
+def evaluate_models(
+    models: dict[int, SRModel],
+    source: ImageSource | str | Path,
+    *,
+    convention: str = "modern",
+    channel: str = "y",
+    border: int | None = None,
+    skip_bad: bool = False,
+    degradation: Degradation = matlab_bicubic_lr,
+    max_pixels: int | None = None,
+    on_image: ProgressCallback | None = None,
+) -> list[DatasetResult]:
+    """Score one model per scale on every image of ``source`` (each image is decoded once).
+
+    A bad image raises its ``ImageReadError`` unless ``skip_bad``, which lists it in ``skipped``.
+    ``on_image(k)`` is called after each image with the number of (image, scale) steps done.
+    """
+    check_convention(convention)
+    if not isinstance(source, ImageSource):
+        source = open_source(source)
+    scores: dict[int, list[ImageScore]] = {scale: [] for scale in models}
+    seconds: dict[int, float] = dict.fromkeys(models, 0.0)
+    skipped: list[str] = []
+    for name, image, decode_seconds in _decoded(source, max_pixels):
+        if isinstance(image, ImageReadError):
+            if not skip_bad:
+                raise image
+            skipped.append(name)
+        else:
+            hr = to_batch(image)
+            for scale, model in models.items():
+                start = time.perf_counter()
+                score = score_image(
+                    model,
+                    hr,
+                    scale,
+                    name=name,
+                    convention=convention,
+                    channel=channel,
+                    border=border,
+                    degradation=degradation,
+                )
+                seconds[scale] += time.perf_counter() - start + decode_seconds / len(models)
+                scores[scale].append(score)
+        if on_image is not None:
+            on_image(len(models))
+    results = []
+    for scale, model in models.items():
+        rows = scores[scale]
+        results.append(
+            DatasetResult(
+                model=model.name,
+                dataset=source.name,
+                scale=scale,
+                psnr=float(np.mean([r.psnr for r in rows])) if rows else float("nan"),
+                ssim=float(np.mean([r.ssim for r in rows])) if rows else float("nan"),
+                n=len(rows),
+                seconds=round(seconds[scale], 4),
+                skipped=list(skipped),
+                per_image=rows,
+            )
+        )
+    return results
+
+
+def evaluate_model(
+    model: SRModel,
+    source: ImageSource | str | Path,
+    scale: int | None = None,
+    convention: str = "modern",
+    **options,
+) -> DatasetResult:
+    """Score ``model`` on a dataset at its scale (see :func:`evaluate_models` for options)."""
+    scale = model.scale if scale is None else scale
+    return evaluate_models({scale: model}, source, convention=convention, **options)[0]
+
+
+def run_benchmark(
+    model: str,
+    data: Sequence[str | Path],
+    scales: Sequence[int],
+    *,
+    on_dataset: Callable[[ImageSource], None] | None = None,
+    **options,
+) -> list[DatasetResult]:
+    """``srkit bench`` without the printing: model spec x datasets x scales -> results."""
+    models = {scale: resolve_model(model, scale) for scale in scales}
+    results: list[DatasetResult] = []
+    for spec in data:
+        with open_source(spec) as source:
+            if on_dataset is not None:
+                on_dataset(source)
+            results.extend(evaluate_models(models, source, **options))
+    return results
