@@ -61,11 +61,9 @@ def bench(
         str,
         typer.Option(help="bicubic, bilinear, nearest, or a weight file."),
     ] = "bicubic",
-    scale: Annotated[list[int], typer.Option(help="One or more scales: --scale 2 3 4.")] = [
-        2,
-        3,
-        4,
-    ],  # noqa: B006 - typer needs a literal default
+    scale: Annotated[
+        list[int] | None, typer.Option(help="One or more scales: --scale 2 3 4 (default).")
+    ] = None,
     data: Annotated[
         list[str] | None,
         typer.Option(
@@ -100,7 +98,7 @@ def bench(
     from srkit.image.io import ImageReadError
 
     datasets = data or [str(bundled_set5())]
-    scales = sorted(set(scale))
+    scales = sorted(set(scale or [2, 3, 4]))
     if any(s < 1 for s in scales):
         _fail(f"scales must be positive integers, got {scales}")
     progress = Progress(
