@@ -36,9 +36,11 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS_ENV",
     "AnimatedImageWarning",
+    "ImageInput",
     "ImageReadError",
     "ImageWriteError",
     "LoadedImage",
+    "check_pixel_limit",
     "from_tensor",
     "image_from_array",
     "read_image",
@@ -162,6 +164,13 @@ def resolve_max_pixels(max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int | Non
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
         raise ValueError(f"max_pixels must be a positive integer or None, got {max_pixels!r}")
     return max_pixels
+
+
+def check_pixel_limit(
+    name: str, width: int, height: int, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> None:
+    """Raise ``ImageReadError`` when a ``width`` x ``height`` image is over the pixel limit."""
+    _check_pixel_limit(name, width, height, resolve_max_pixels(max_pixels))
 
 
 def _check_pixel_limit(label: str, width: int, height: int, limit: int | None) -> None:
@@ -487,7 +496,8 @@ def image_from_array(
     """Wrap an already decoded uint8/uint16 array ``(H, W[, C])``, C in 1..4, as a LoadedImage."""
     array = np.asarray(array)
     if array.dtype not in (np.uint8, np.uint16):
-        raise ImageReadError(name, "unsupported pixel format", f"dtype {array.dtype}")
+        detail = f"dtype {array.dtype}, expected uint8 or uint16"
+        raise ImageReadError(name, "unsupported pixel format", detail)
     if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
         raise ImageReadError(name, "unsupported array shape", f"{array.shape}")
     _check_pixel_limit(name, array.shape[1], array.shape[0], resolve_max_pixels(max_pixels))
