@@ -1,0 +1,81 @@
+"""RRDBNet: Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks",
+ECCV Workshops 2018 (arXiv:1809.00219).
+
+23 residual-in-residual dense blocks (each three 5-layer residual dense blocks with growth 32,
+residual scaling 0.2, leaky ReLU 0.2), a trunk convolution with a long skip, then two
+nearest-neighbour x2 upsamplings each followed by a 3 x 3 conv, an HR conv and the output conv.
+RGB in [0, 1]; 16.7M parameters. x2 follows BasicSR/Real-ESRGAN: the input is pixel-unshuffled
+by 2 first (12 input channels) and the x4 body is reused. Module names follow BasicSR.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srkit.archs.common import check_scale, conv
+
+SCALES = (2, 4)
+
+
+class ResidualDenseBlock(nn.Module):
+    def __init__(self, features: int = 64, growth: int = 32) -> None:
+        super().__init__()
+        self.conv1 = conv(features, growth)
+        self.conv2 = conv(features + growth, growth)
+        self.conv3 = conv(features + 2 * growth, growth)
+        self.conv4 = conv(features + 3 * growth, growth)
+        self.conv5 = conv(features + 4 * growth, features)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        return x + 0.2 * x5
+
+
+class RRDB(nn.Module):
+    def __init__(self, features: int, growth: int) -> None:
+        super().__init__()
+        self.rdb1 = ResidualDenseBlock(features, growth)
+        self.rdb2 = ResidualDenseBlock(features, growth)
+        self.rdb3 = ResidualDenseBlock(features, growth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
+
+
+class RRDBNet(nn.Module):
+    def __init__(
+        self,
+        scale: int = 4,
+        blocks: int = 23,
+        features: int = 64,
+        growth: int = 32,
+        channels: int = 3,
+    ) -> None:
+        super().__init__()
+        check_scale("rrdb", scale, SCALES)
+        self.scale = scale
+        in_ch = channels * (4 if scale == 2 else 1)
+        self.conv_first = conv(in_ch, features)
+        self.body = nn.Sequential(*(RRDB(features, growth) for _ in range(blocks)))
+        self.conv_body = conv(features, features)
+        self.conv_up1 = conv(features, features)
+        self.conv_up2 = conv(features, features)
+        self.conv_hr = conv(features, features)
+        self.conv_last = conv(features, channels)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale == 2:
+            x = F.pixel_unshuffle(x, 2)
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))

@@ -1,0 +1,267 @@
+"""Architectures: parameter counts against the papers, output shapes, registry, adapter, catalog."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from srkit.archs import ARCHS, InputConvention, build, count_params, get_spec
+from srkit.archs.adapter import NetworkModel
+from srkit.archs.catalog import catalog_rows, count_macs
+
+# Published parameter counts at each paper's own setting, with where they come from. "weights"
+# means the paper counts convolution weights only (no biases / PReLU slopes), as SRCNN and FSRCNN
+# do; everything else is sum(p.numel()).
+PUBLISHED = {
+    # Dong et al., TPAMI 2016, Sec. 4.3 (filter size): 9-5-5 (n1=64, n2=32) = 57,184.
+    ("srcnn", 3): (57_184, "weights"),
+    # Dong et al., ECCV 2016, Sec. 3.3: FSRCNN(56, 12, 4) = 12,464.
+    ("fsrcnn", 3): (12_464, "weights"),
+    # Shi et al., CVPR 2016, Sec. 3.1 layer configuration (5x5x64, 3x3x32, 3x3x9) at x3; the
+    # paper prints no total, this is that configuration's weight count.
+    ("espcn", 3): (22_624, "weights"),
+    # VDSR 665K and DRCN 1,775K: the DRRN (Tai et al., CVPR 2017) and MS-LapSRN (Lai et al.,
+    # TPAMI 2018) parameter comparisons.
+    ("vdsr", 2): (665_000, "all"),
+    ("drcn", 2): (1_775_000, "all"),
+    # LapSRN x4 (depth 10): 812K, MS-LapSRN (Lai et al., TPAMI 2018) parameter comparison.
+    ("lapsrn", 4): (812_000, "all"),
+    # SRDenseNet x4: ~2.0M as cited for it in later comparisons (the ICCV 2017 paper gives the
+    # configuration only).
+    ("srdensenet", 4): (2_000_000, "all"),
+    # SRResNet (SRGAN generator, 16 blocks with BN) x4: 1.55M.
+    ("srresnet", 4): (1_550_000, "all"),
+    # EDSR-PyTorch README (sanghyun-son/EDSR-PyTorch) model table.
+    ("edsr_baseline", 2): (1_370_000, "all"),
+    ("edsr_baseline", 3): (1_550_000, "all"),
+    ("edsr_baseline", 4): (1_520_000, "all"),
+    ("edsr", 2): (40_700_000, "all"),
+    ("edsr", 3): (43_700_000, "all"),
+    ("edsr", 4): (43_100_000, "all"),
+    # D-DBPN x4 (T = 7): 10.43M, Haris et al. CVPR 2018.
+    ("dbpn", 4): (10_426_000, "all"),
+    # RRDBNet (ESRGAN generator, 23 RRDBs) x4: 16,697,987 (16.7M).
+    ("rrdb", 4): (16_697_987, "all"),
+    # A2N (Chen et al. 2021): 1.04M.
+    ("a2n", 2): (1_036_000, "all"),
+    ("a2n", 3): (1_036_000, "all"),
+    # IMDN (Hui et al., ACM MM 2019), comparison with lightweight models: 694K / 703K / 715K.
+    ("imdn", 2): (694_000, "all"),
+    ("imdn", 3): (703_000, "all"),
+    ("imdn", 4): (715_000, "all"),
+    # RLFN (Kong et al., CVPRW 2022): 527K (x2) / 543K (x4).
+    ("rlfn", 2): (527_000, "all"),
+    ("rlfn", 4): (543_000, "all"),
+    # RLFN-S: tensor count of the authors' released rlfn_s_x2.pth / rlfn_s_x4.pth.
+    ("rlfn_s", 2): (454_620, "all"),
+    ("rlfn_s", 4): (470_208, "all"),
+    # CARN-M (Ahn et al., ECCV 2018), one multi-scale model: 412K.
+    ("carn_m", 2): (412_000, "all"),
+}
+
+ALL_SCALES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
+
+# Reduced widths/depths so that every arch and scale really runs on the CPU in well under a second.
+SMALL = {
+    "srcnn": {"n1": 8, "n2": 4},
+    "fsrcnn": {"d": 8, "s": 4, "m": 1},
+    "espcn": {"n1": 8, "n2": 4},
+    "vdsr": {"depth": 4, "features": 8},
+    "drcn": {"recursions": 3, "features": 8},
+    "lapsrn": {"depth": 2, "features": 8},
+    "srdensenet": {"blocks": 2, "layers": 2, "growth": 4, "features": 8, "bottleneck": 8},
+    "srresnet": {"blocks": 2, "features": 8},
+    "edsr_baseline": {"blocks": 2, "features": 8},
+    "edsr": {"blocks": 2, "features": 8},
+    "dbpn": {"stages": 3, "features": 8, "init_features": 16},
+    "rrdb": {"blocks": 1, "features": 8, "growth": 4},
+    "a2n": {"blocks": 2, "features": 8, "up_features": 8},
+    "imdn": {"blocks": 2, "features": 16},
+    "rlfn": {"blocks": 2, "features": 8, "esa_channels": 4},
+    "rlfn_s": {"blocks": 2, "features": 8, "esa_channels": 4},
+    "carn_m": {"features": 8, "groups": 2},
+}
+
+
+def test_every_arch_has_a_published_count_and_small_config() -> None:
+    assert {name for name, _ in PUBLISHED} == set(ARCHS)
+    assert set(SMALL) == set(ARCHS)
+
+
+@pytest.mark.parametrize(("name", "scale"), sorted(PUBLISHED))
+def test_param_count_matches_paper(name: str, scale: int) -> None:
+    published, counted = PUBLISHED[(name, scale)]
+    spec = get_spec(name)
+    assert spec.params_counted == counted
+    assert spec.published_params[scale] == published
+    with torch.device("meta"):
+        net = build(name, scale=scale)
+    n = count_params(net, counted)
+    assert abs(n - published) / published <= 0.02, f"{name} x{scale}: {n:,} vs {published:,}"
+
+
+def test_srcnn_param_variants_match_paper() -> None:
+    # TPAMI 2016 Sec. 4.3: 9-1-5 -> 8,032, 9-3-5 -> 24,416, 9-5-5 -> 57,184 weights.
+    for f2, expected in ((1, 8_032), (3, 24_416), (5, 57_184)):
+        assert count_params(build("srcnn", scale=3, f2=f2), "weights") == expected
+
+
+@pytest.mark.parametrize(("name", "scale"), ALL_SCALES)
+def test_forward_shape_paper_config(name: str, scale: int) -> None:
+    """Paper configuration at every scale; shapes propagated on the meta device (no compute)."""
+    spec = get_spec(name)
+    with torch.device("meta"):
+        net = build(name, scale=scale)
+        out = net(torch.empty(2, spec.convention.in_channels, 16, 20))
+    assert tuple(out.shape) == (2, spec.convention.in_channels, 16 * scale, 20 * scale)
+
+
+@pytest.mark.parametrize(("name", "scale"), ALL_SCALES)
+def test_forward_runs_small_variant(name: str, scale: int) -> None:
+    spec = get_spec(name)
+    torch.manual_seed(0)
+    net = build(name, scale=scale, **SMALL[name]).eval()
+    x = torch.rand(1, spec.convention.in_channels, 16, 18) * spec.convention.value_range
+    with torch.no_grad():
+        out = net(x)
+    assert out.shape == (1, spec.convention.in_channels, 16 * scale, 18 * scale)
+    assert torch.isfinite(out).all()
+
+
+def test_build_errors_are_clear() -> None:
+    with pytest.raises(KeyError, match="unknown architecture 'nope'.*imdn"):
+        build("nope")
+    with pytest.raises(ValueError, match=r"lapsrn supports scales \(2, 4, 8\), got 3"):
+        build("lapsrn", scale=3)
+    with pytest.raises(TypeError, match="unknown option.*widht"):
+        build("imdn", scale=2, widht=3)
+
+
+def test_build_accepts_aliases_and_defaults_to_paper_scale() -> None:
+    assert build("RLFN-S", scale=4, **SMALL["rlfn_s"]).scale == 4
+    with torch.device("meta"):
+        assert build("srdensenet").scale == 4
+        assert build("fsrcnn").scale == 3
+
+
+def test_input_convention_validation() -> None:
+    with pytest.raises(ValueError, match="value_range"):
+        InputConvention("rgb", 2.0)
+    with pytest.raises(ValueError, match="mean needs 1"):
+        InputConvention("y", 1.0, (0.1, 0.2, 0.3))
+    c = InputConvention("rgb", 255.0, (0.4, 0.4, 0.4))
+    assert InputConvention.from_dict(c.to_dict()) == c
+
+
+def test_drcn_recursive_supervision_outputs() -> None:
+    net = build("drcn", scale=2, **SMALL["drcn"]).eval()
+    x = torch.rand(1, 1, 8, 8)
+    with torch.no_grad():
+        out, preds = net(x, return_all=True)
+    assert len(preds) == 3
+    expected = sum(w * p for w, p in zip(net.weights, preds, strict=True))
+    torch.testing.assert_close(out, expected)
+
+
+def test_lapsrn_pyramid_levels_and_bilinear_init() -> None:
+    net = build("lapsrn", scale=8, **SMALL["lapsrn"]).eval()
+    with torch.no_grad():
+        for level in net.levels:  # silence the residual branch: pure image pyramid remains
+            level.residual.weight.zero_()
+            level.residual.bias.zero_()
+        out, levels = net(torch.full((1, 1, 6, 6), 0.5), return_all=True)
+    assert [t.shape[-1] for t in levels] == [12, 24, 48]
+    # bilinear x2 kernels reproduce a constant image away from the zero-padded border
+    torch.testing.assert_close(out[..., 8:-8, 8:-8], torch.full_like(out[..., 8:-8, 8:-8], 0.5))
+
+
+class _Nearest(nn.Module):
+    def __init__(self, scale: int, offset: float = 0.0) -> None:
+        super().__init__()
+        self.scale = scale
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest") + self.offset
+
+
+def test_adapter_range_and_mean_round_trip() -> None:
+    lr = torch.rand(2, 3, 5, 6)
+    expected = nn.functional.interpolate(lr, scale_factor=2, mode="nearest")
+    conv = InputConvention("rgb", 255.0, (0.4488, 0.4371, 0.4040))
+    model = NetworkModel(_Nearest(2), 2, conv, "nearest")
+    torch.testing.assert_close(model(lr), expected)
+    assert model.name == "nearest" and model.scale == 2
+
+    seen = {}
+
+    class Spy(_Nearest):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen["x"] = x
+            return super().forward(x)
+
+    NetworkModel(Spy(2), 2, conv, "spy")(torch.full((1, 3, 2, 2), 0.5))
+    torch.testing.assert_close(seen["x"][0, :, 0, 0], torch.tensor([0.0512, 0.0629, 0.0960]) * 255)
+
+
+def test_adapter_y_only_network() -> None:
+    pytest.importorskip("srkit.image.color")
+    from srkit.image.color import rgb_to_ycbcr
+    from srkit.image.resize import imresize
+
+    lr = torch.rand(1, 3, 8, 8) * 0.8 + 0.1
+
+    class BicubicY(nn.Module):
+        def forward(self, y: torch.Tensor) -> torch.Tensor:
+            assert y.shape[1] == 1
+            return imresize(y, scale=3)
+
+    model = NetworkModel(BicubicY(), 3, InputConvention("y", 1.0), "bicubic-y")
+    out = model(lr)
+    torch.testing.assert_close(out, imresize(lr, scale=3), atol=1e-5, rtol=0)
+    # the network really sees MATLAB's Y (16..235 / 255), not RGB
+    model2 = NetworkModel(_Nearest(3, offset=0.1), 3, InputConvention("y", 1.0), "y+0.1")
+    ycc = rgb_to_ycbcr(model2(lr))
+    ref = rgb_to_ycbcr(lr)[:, :1]
+    torch.testing.assert_close(ycc[:, :1, ::3, ::3], ref + 0.1, atol=1e-5, rtol=0)
+
+
+def test_adapter_rejects_non_rgb() -> None:
+    model = NetworkModel(_Nearest(2), 2, InputConvention(), "n")
+    with pytest.raises(ValueError, match=r"expected \(N, 3, H, W\)"):
+        model(torch.rand(1, 1, 4, 4))
+
+
+def test_count_macs_conv_and_deconv() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ConvTranspose2d(8, 2, 4, 2, 1))
+    with torch.device("meta"):
+        net = net.to("meta")
+    assert count_macs(net, (1, 3, 10, 10)) == 100 * 8 * 3 * 9 + (100 * 8) * 2 * 16
+
+
+@pytest.mark.parametrize(
+    ("name", "scale", "published_gmacs"),
+    [
+        # Multi-adds for a 1280x720 HR output, as the lightweight-SR papers report them:
+        ("imdn", 4, 40.9),  # IMDN paper, x4
+        ("carn_m", 4, 32.5),  # CARN paper, CARN-M x4
+        ("carn_m", 2, 91.2),  # CARN paper, CARN-M x2
+    ],
+)
+def test_macs_match_published_multi_adds(name: str, scale: int, published_gmacs: float) -> None:
+    with torch.device("meta"):
+        net = build(name, scale=scale)
+    macs = count_macs(net, (1, 3, 720 // scale, 1280 // scale))
+    assert abs(macs / 1e9 - published_gmacs) / published_gmacs < 0.02
+
+
+def test_catalog_rows() -> None:
+    rows = catalog_rows(size=64, names=["imdn", "lapsrn"])
+    assert [(r.name, r.scale) for r in rows] == [
+        ("imdn", 2), ("imdn", 3), ("imdn", 4), ("lapsrn", 2), ("lapsrn", 4), ("lapsrn", 8)
+    ]  # fmt: skip
+    imdn4 = rows[2]
+    assert imdn4.params == 715_176 and imdn4.published_params == 715_000
+    assert imdn4.macs > 0 and "Hui" in imdn4.reference
+    assert rows[3].macs < rows[4].macs < rows[5].macs
