@@ -215,11 +215,11 @@ def _opener(source: ImageInput, name: str | None) -> tuple[Opener, str]:
     if hasattr(source, "read"):
         stream_name = getattr(source, "name", None)
         label = name or (stream_name if isinstance(stream_name, str) else "<stream>")
-        if getattr(source, "seekable", lambda: False)():
-            start = source.tell()
+        # Pillow seeks to 0 before reading: a stream positioned further on is copied instead
+        if getattr(source, "seekable", lambda: False)() and source.tell() == 0:
 
             def rewind() -> AbstractContextManager[IO[bytes]]:
-                source.seek(start)
+                source.seek(0)
                 return nullcontext(source)  # the caller owns the stream: never close it
 
             return rewind, label
@@ -255,8 +255,10 @@ def _open_pil(fp: IO[bytes], label: str) -> Image.Image:
         raise ImageReadError(label, f"corrupt {format_name} header") from error
     except MemoryError:
         raise
-    except Exception as error:  # plugins raise anything on hostile headers
-        raise ImageReadError(label, "corrupt image header", str(error)) from error
+    except Exception as error:
+        # Pillow turns header trouble into UnidentifiedImageError; what escapes comes from
+        # plugins that decode at open (WebP), so the data itself is bad
+        raise ImageReadError(label, "truncated or corrupt image data", str(error)) from error
 
 
 def _decode(img: Image.Image, label: str) -> None:
