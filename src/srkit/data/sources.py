@@ -455,10 +455,9 @@ class HDF5Source(ImageSource):
         handle = self._handle()
         hr_node = _child(handle, "hr")
         if hr_node is None:
+            keys = sorted(handle)
             self.close()
-            raise SourceError(
-                f"{origin}: no 'hr' group or dataset (top-level keys: {sorted(handle)})"
-            )
+            raise SourceError(f"{origin}: no 'hr' group or dataset (top-level keys: {keys})")
         self._hr = _Hdf5Images(self._h5py, hr_node, "hr", origin)
         lr_node = _child(handle, "lr")
         self._lr = None if lr_node is None else _Hdf5Images(self._h5py, lr_node, "lr", origin)
