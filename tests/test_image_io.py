@@ -315,6 +315,17 @@ def test_exif_orientation_in_jpeg(tmp_path: Path) -> None:
     assert image.pixels[:8].mean() > 200 and image.pixels[-8:].mean() < 50  # band now on top
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_exif_orientation_in_16bit_png(tmp_path: Path, channels: int) -> None:
+    stored = noise((3, 5, channels), np.uint16)
+    path = write_image(tmp_path / "o16.png", stored, exif=exif_with_orientation(6))
+    image = read_image(path)  # colour is decoded in two passes: both must be turned
+    upright = np.rot90(stored, -1)
+    np.testing.assert_array_equal(image.pixels, upright[..., : 3 if channels > 1 else 1])
+    if channels == 4:
+        np.testing.assert_array_equal(image.alpha, upright[..., 3])
+
+
 def srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

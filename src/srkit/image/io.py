@@ -650,7 +650,9 @@ def write_image(
         raise ImageWriteError(label, f"bit_depth must be 8 or 16, got {bit_depth}")
     if depth == 16 and file_format != "PNG":
         raise ImageWriteError(
-            label, f"{file_format} is written with 8 bits per sample: use PNG for 16-bit output"
+            label,
+            f"{file_format} is written with 8 bits per sample: "
+            "use PNG for 16-bit output or pass bit_depth=8",
         )
     if file_format == "JPEG" and alpha is not None:
         raise ImageWriteError(label, "JPEG has no alpha channel: drop alpha or write PNG")
@@ -677,7 +679,7 @@ def write_image(
             Image.fromarray(np.ascontiguousarray(samples)).save(
                 buffer, format=file_format, **options
             )
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise ImageWriteError(label, f"cannot write as {file_format}: {error}") from error
         data = buffer.getvalue()
 
