@@ -75,25 +75,31 @@ def encode_png16(samples: np.ndarray) -> bytes:
     )
 
 
-def encode_tiff16(samples: np.ndarray, big_endian: bool) -> bytes:
-    """Minimal uncompressed 16-bit RGB(A) TIFF, one strip."""
+def encode_tiff16(samples: np.ndarray, big_endian: bool, rows_per_strip: int = 0) -> bytes:
+    """Minimal uncompressed 16-bit RGB(A) TIFF in strips of ``rows_per_strip`` rows (0: one)."""
     height, width, channels = samples.shape
+    rows_per_strip = rows_per_strip or height
     order = ">" if big_endian else "<"
     data = samples.astype(order + "u2").tobytes()
+    strip_bytes = rows_per_strip * width * channels * 2
+    strips = [data[i : i + strip_bytes] for i in range(0, len(data), strip_bytes)]
     count = 10 + (channels == 4)
     bits_offset = 8 + 2 + 12 * count + 4
-    data_offset = bits_offset + 2 * channels
+    offsets_offset = bits_offset + 2 * channels  # strip offsets, then strip sizes
+    data_offset = offsets_offset + 8 * len(strips)
+    starts = [data_offset + sum(len(x) for x in strips[:k]) for k in range(len(strips))]
     short, long_ = 3, 4
+    one_strip = len(strips) == 1
     tags = [
         (256, short, 1, width),
         (257, short, 1, height),
         (258, short, channels, bits_offset),  # BitsPerSample, stored out of line
         (259, short, 1, 1),  # no compression
         (262, short, 1, 2),  # RGB
-        (273, long_, 1, data_offset),
+        (273, long_, len(strips), starts[0] if one_strip else offsets_offset),
         (277, short, 1, channels),
-        (278, short, 1, height),
-        (279, long_, 1, len(data)),
+        (278, short, 1, rows_per_strip),
+        (279, long_, len(strips), len(data) if one_strip else offsets_offset + 4 * len(strips)),
         (284, short, 1, 1),
     ]
     if channels == 4:
@@ -106,6 +112,8 @@ def encode_tiff16(samples: np.ndarray, big_endian: bool) -> bytes:
         else:
             out += struct.pack(order + "HHII", tag, kind, n, value)
     out += struct.pack(order + "I", 0) + struct.pack(order + "H" * channels, *[16] * channels)
+    out += struct.pack(order + "I" * len(strips), *starts)
+    out += struct.pack(order + "I" * len(strips), *[len(x) for x in strips])
     return out + data
 
 
@@ -182,11 +190,12 @@ def test_16bit_png_write_is_readable_by_pillow(tmp_path: Path, channels: int) ->
         np.testing.assert_array_equal(image.alpha, samples[..., -1])
 
 
+@pytest.mark.parametrize("rows_per_strip", [0, 2])
 @pytest.mark.parametrize("big_endian", [False, True])
 @pytest.mark.parametrize("channels", [3, 4])
-def test_16bit_rgb_tiff(big_endian: bool, channels: int) -> None:
-    samples = noise((4, 7, channels), np.uint16)
-    image = read_image(encode_tiff16(samples, big_endian))
+def test_16bit_rgb_tiff(big_endian: bool, channels: int, rows_per_strip: int) -> None:
+    samples = noise((5, 7, channels), np.uint16)
+    image = read_image(encode_tiff16(samples, big_endian, rows_per_strip))
     assert image.bit_depth == 16
     np.testing.assert_array_equal(image.pixels, samples[..., :3])
     if channels == 4:

@@ -298,18 +298,20 @@ def _swap_endian(rawmode: str) -> str | None:
 
 
 def _tile_rawmode(img: Image.Image) -> str | None:
-    if len(img.tile) != 1:
-        return None
-    args = img.tile[0].args
-    rawmode = args if isinstance(args, str) else (args[0] if args else None)
+    """The raw mode all of the image's tiles (TIFF strips) decode with, if they share one."""
+    rawmodes = set()
+    for tile in img.tile:
+        args = tile.args
+        rawmodes.add(args if isinstance(args, str) else (args[0] if args else None))
+    rawmode = rawmodes.pop() if len(rawmodes) == 1 else None
     return rawmode if isinstance(rawmode, str) else None
 
 
 def _set_tile_rawmode(img: Image.Image, rawmode: str) -> None:
-    tile = img.tile[0]
-    args = tile.args
-    new_args = rawmode if isinstance(args, str) else (rawmode, *args[1:])
-    img.tile = [tile._replace(args=new_args)]
+    img.tile = [
+        tile._replace(args=rawmode if isinstance(tile.args, str) else (rawmode, *tile.args[1:]))
+        for tile in img.tile
+    ]
 
 
 def _transparency_alpha(pixels: np.ndarray, transparency: Any, max_value: int) -> np.ndarray | None:
