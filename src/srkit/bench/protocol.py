@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from srkit.image.resize import imresize, quantize_uint8
-from srkit.metrics.sr import check_convention, mod_crop, psnr, ssim
+from srkit.metrics.sr import check_convention, mod_crop, psnr_ssim
 from srkit.models import SRModel
 
 #: Makes the LR input from a mod-cropped uint8 HR ``(1, 3, H, W)``; returns uint8.
@@ -60,11 +60,11 @@ def score_image(
             f"{tuple(lr.shape[-2:])} at x{scale}; expected {tuple(hr.shape[-2:])}"
         )
     border = scale if border is None else border
-    kwargs = {"border": border, "convention": convention, "channel": channel}
+    psnr, ssim = psnr_ssim(sr, hr, border=border, convention=convention, channel=channel)
     return ImageScore(
         image=name,
-        psnr=psnr(sr, hr, **kwargs).item(),
-        ssim=ssim(sr, hr, **kwargs).item(),
+        psnr=psnr.item(),
+        ssim=ssim.item(),
         height=int(hr.shape[-2]),
         width=int(hr.shape[-1]),
     )

@@ -30,7 +30,7 @@ def results_table(results: Sequence[DatasetResult], convention: str) -> Table:
         cells = []
         for scale in scales:
             r = by_scale.get(scale)
-            cells.append("-" if r is None or r.n == 0 else f"{r.psnr:.2f} / {r.ssim:.4f}")
+            cells.append("-" if r is None or r.n == 0 else f"{r.psnr:.3f} / {r.ssim:.4f}")
         table.add_row(model, dataset, *cells)
     return table
 

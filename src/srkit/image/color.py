@@ -60,7 +60,9 @@ def rgb_uint8_to_y(rgb: torch.Tensor, *, rounded: bool) -> torch.Tensor:
     ``rounded=True`` is MATLAB's ``rgb2ycbcr`` on a uint8 image (result rounded to uint8, the
     legacy evaluation convention); ``rounded=False`` keeps Y in float (the modern convention).
     """
-    y = rgb_to_y(rgb.to(torch.float64) / 255.0) * 255.0
+    r, g, b = rgb.to(torch.float64).unbind(dim=-3)
+    y = (r * _RGB_TO_YCBCR[0][0] + g * _RGB_TO_YCBCR[0][1] + b * _RGB_TO_YCBCR[0][2]) / 255.0
+    y = y.unsqueeze(-3).add_(16.0)
     return round_half_up(y) if rounded else y
 
 

@@ -25,7 +25,16 @@ from srkit.metrics.sr import (
     mod_crop,
     prepare_for_metric,
     psnr,
+    psnr_ssim,
     ssim,
 )
 
-__all__ = ["CONVENTIONS", "crop_border", "mod_crop", "prepare_for_metric", "psnr", "ssim"]
+__all__ = [
+    "CONVENTIONS",
+    "crop_border",
+    "mod_crop",
+    "prepare_for_metric",
+    "psnr",
+    "psnr_ssim",
+    "ssim",
+]

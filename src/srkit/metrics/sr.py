@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from srkit.image.color import rgb_uint8_to_y
 
@@ -76,8 +75,7 @@ def psnr(
     _check_pair(sr, hr)
     a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
     b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
-    mse = (a - b).pow(2).flatten(1).mean(dim=1)
-    return 10.0 * torch.log10(_PEAK**2 / mse)
+    return _psnr_prepared(a, b)
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -87,11 +85,21 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 
 def _filter_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    channels = x.shape[1]
-    horizontal = window.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    vertical = window.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    x = F.conv2d(x, horizontal, groups=channels)
-    return F.conv2d(x, vertical, groups=channels)
+    """Separable 'valid' correlation of ``(..., H, W)`` with ``window`` along both axes.
+
+    Written as shifted multiply-adds: float64 ``conv2d`` has no fast CPU kernel, and float32
+    loses SSIM's variances to cancellation.
+    """
+    taps = window.numel()
+    width = x.shape[-1] - taps + 1
+    rows = x[..., :, 0:width] * window[0]
+    for k in range(1, taps):
+        rows.add_(x[..., :, k : k + width], alpha=float(window[k]))
+    height = x.shape[-2] - taps + 1
+    out = rows[..., 0:height, :] * window[0]
+    for k in range(1, taps):
+        out.add_(rows[..., k : k + height, :], alpha=float(window[k]))
+    return out
 
 
 def ssim(
@@ -106,6 +114,15 @@ def ssim(
     _check_pair(sr, hr)
     a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
     b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
+    return _ssim_prepared(a, b)
+
+
+def _psnr_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    mse = (a - b).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(_PEAK**2 / mse)
+
+
+def _ssim_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if min(a.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs at least 11x11 pixels, got {tuple(a.shape[-2:])}")
     window = _gaussian_window().to(a.device)
@@ -120,6 +137,21 @@ def ssim(
         (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
     )
     return ssim_map.flatten(1).mean(dim=1)
+
+
+def psnr_ssim(
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    *,
+    border: int = 0,
+    convention: str = "modern",
+    channel: str = "y",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both metrics from one colour conversion (what the evaluator uses)."""
+    _check_pair(sr, hr)
+    a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
+    b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
+    return _psnr_prepared(a, b), _ssim_prepared(a, b)
 
 
 def psnr_from_mse(mse: float, peak: float = _PEAK) -> float:
