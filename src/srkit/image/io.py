@@ -301,17 +301,18 @@ def _tile_rawmode(img: Image.Image) -> str | None:
     """The raw mode all of the image's tiles (TIFF strips) decode with, if they share one."""
     rawmodes = set()
     for tile in img.tile:
-        args = tile.args
+        args = tile[3]  # Pillow < 11 tiles are plain (codec, extents, offset, args) tuples
         rawmodes.add(args if isinstance(args, str) else (args[0] if args else None))
     rawmode = rawmodes.pop() if len(rawmodes) == 1 else None
     return rawmode if isinstance(rawmode, str) else None
 
 
 def _set_tile_rawmode(img: Image.Image, rawmode: str) -> None:
-    img.tile = [
-        tile._replace(args=rawmode if isinstance(tile.args, str) else (rawmode, *tile.args[1:]))
-        for tile in img.tile
-    ]
+    tiles = []
+    for tile in img.tile:
+        args = rawmode if isinstance(tile[3], str) else (rawmode, *tile[3][1:])
+        tiles.append(tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args))
+    img.tile = tiles
 
 
 def _transparency_alpha(pixels: np.ndarray, transparency: Any, max_value: int) -> np.ndarray | None:
