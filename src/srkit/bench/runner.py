@@ -14,7 +14,7 @@ import torch
 
 from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr, score_image
 from srkit.data.sources import ImageSource, open_source
-from srkit.image.io import ImageReadError, LoadedImage
+from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
 from srkit.metrics.sr import check_convention
 from srkit.models import SRModel, resolve_model
 
@@ -92,7 +92,7 @@ def evaluate_models(
     border: int | None = None,
     skip_bad: bool = False,
     degradation: Degradation = matlab_bicubic_lr,
-    max_pixels: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     on_image: ProgressCallback | None = None,
 ) -> list[DatasetResult]:
     """Score one model per scale on every image of ``source`` (each image is decoded once).
