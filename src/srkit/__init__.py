@@ -6,3 +6,11 @@ The public API is re-exported lazily so that ``import srkit`` stays cheap for th
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "load":  # srkit.load(path) -> SRModel, imported on first use
+        from srkit.weights import load
+
+        return load
+    raise AttributeError(f"module 'srkit' has no attribute {name!r}")

@@ -62,7 +62,20 @@ def _resolve_interpolation(spec: str, scale: int) -> SRModel | None:
     return InterpolationModel(name=spec.lower(), scale=scale, method=method)
 
 
-RESOLVERS: list[ModelResolver] = [_resolve_interpolation]
+def _resolve_weight_file(spec: str, scale: int) -> SRModel | None:
+    """A weight file: srkit ``.safetensors``/``.json``, an official ``.pth``/``.pt``, a ``.mat``."""
+    from pathlib import Path
+
+    path = Path(spec)
+    suffixes = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".safetensors", ".json", ".mat")
+    if path.suffix.lower() not in suffixes and not path.is_file():
+        return None
+    from srkit.weights import load
+
+    return load(path, scale=scale)
+
+
+RESOLVERS: list[ModelResolver] = [_resolve_interpolation, _resolve_weight_file]
 
 
 def resolve_model(spec: str, scale: int) -> SRModel:

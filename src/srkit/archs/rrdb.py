@@ -5,7 +5,8 @@ ECCV Workshops 2018 (arXiv:1809.00219).
 residual scaling 0.2, leaky ReLU 0.2), a trunk convolution with a long skip, then two
 nearest-neighbour x2 upsamplings each followed by a 3 x 3 conv, an HR conv and the output conv.
 RGB in [0, 1]; 16.7M parameters. x2 follows BasicSR/Real-ESRGAN: the input is pixel-unshuffled
-by 2 first (12 input channels) and the x4 body is reused. Module names follow BasicSR.
+by 2 first (12 input channels; odd sizes are reflect-padded) and the x4 body is reused.
+Module names follow BasicSR.
 """
 
 from __future__ import annotations
@@ -72,10 +73,13 @@ class RRDBNet(nn.Module):
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.scale == 2:
+        h, w = x.shape[-2:]
+        if self.scale == 2:  # odd sizes: reflect-pad to even first, crop after (as Real-ESRGAN)
+            x = F.pad(x, (0, w % 2, 0, h % 2), mode="reflect") if (h % 2 or w % 2) else x
             x = F.pixel_unshuffle(x, 2)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
         feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+        out = self.conv_last(self.lrelu(self.conv_hr(feat)))
+        return out[..., : h * self.scale, : w * self.scale]

@@ -1,0 +1,146 @@
+"""srkit's own weight format: ``NAME.safetensors`` (tensors) + ``NAME.json`` (manifest).
+
+The manifest records everything needed to rebuild and trust the model::
+
+    {"format": "srkit-weights", "version": 1, "name": ..., "arch": "imdn",
+     "options": {...}, "scale": 4, "params": 715176,
+     "input_convention": {"channels": "rgb", "value_range": 1.0, "mean": null},
+     "training_recipe": {...}, "scores": {...},
+     "weights": "NAME.safetensors", "sha256": "<hex of the .safetensors file>"}
+
+``build(arch, scale=scale, **options)`` recreates the network and the tensors load exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srkit.archs.common import InputConvention
+from srkit.archs.registry import build, count_params, get_spec
+from srkit.weights.errors import WeightsError
+
+FORMAT = "srkit-weights"
+VERSION = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def manifest_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.suffix == ".json" else path.with_suffix(".json")
+
+
+def save_model(
+    net: nn.Module,
+    path: str | Path,
+    *,
+    arch: str,
+    scale: int,
+    options: dict[str, Any] | None = None,
+    convention: InputConvention | None = None,
+    training_recipe: dict[str, Any] | None = None,
+    scores: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Path:
+    """Write ``net`` as ``path.safetensors`` + ``path.json``; returns the manifest path.
+
+    ``options`` are the ``build`` options the net was made with (beyond the spec's defaults);
+    ``convention`` defaults to the arch's own.
+    """
+    from safetensors.torch import save_file
+
+    spec = get_spec(arch)
+    opts = spec.options(**(options or {}))
+    reference = build(spec.name, scale=scale, **opts)
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        diff = sorted(set(expected.items()) ^ set(found.items()))[:6]
+        raise WeightsError(
+            f"save_model: the network does not match build({spec.name!r}, scale={scale}, "
+            f"**{opts}); differing tensors (name, shape): {diff}"
+        )
+    base = Path(path)
+    if base.suffix in (".json", ".safetensors"):
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    weights = base.with_suffix(".safetensors")
+    save_file(state, str(weights))
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name or base.name,
+        "arch": spec.name,
+        "options": opts,
+        "scale": scale,
+        "params": count_params(net),
+        "input_convention": (convention or spec.convention).to_dict(),
+        "training_recipe": training_recipe or {},
+        "scores": scores or {},
+        "weights": weights.name,
+        "sha256": sha256_file(weights),
+    }
+    out = base.with_suffix(".json")
+    out.write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    mpath = manifest_path(path)
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise WeightsError(f"{mpath}: cannot read the srkit manifest ({err})") from None
+    if manifest.get("format") != FORMAT:
+        raise WeightsError(f"{mpath}: not an srkit manifest (format={manifest.get('format')!r})")
+    missing = [k for k in ("arch", "options", "scale", "weights", "sha256") if k not in manifest]
+    if missing:
+        raise WeightsError(f"{mpath}: manifest lacks {', '.join(missing)}")
+    return manifest
+
+
+def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
+    """Network, scale, convention and manifest of an srkit weight file."""
+    from safetensors.torch import load_file
+
+    from srkit.weights.fit import load_exact
+
+    mpath = manifest_path(path)
+    manifest = read_manifest(mpath)
+    weights = mpath.parent / manifest["weights"]
+    if not weights.is_file():
+        raise WeightsError(f"{mpath}: its weights file {weights} is missing")
+    if verify:
+        digest = sha256_file(weights)
+        if digest != manifest["sha256"]:
+            raise WeightsError(
+                f"{weights}: sha256 {digest} does not match the manifest's {manifest['sha256']} "
+                "(file changed or corrupted)"
+            )
+    arch, file_scale, options = manifest["arch"], int(manifest["scale"]), manifest["options"]
+    if scale is not None and scale != file_scale:
+        if not options.get("multi_scale") or scale not in get_spec(arch).scales:
+            raise WeightsError(f"{mpath}: an x{file_scale} {arch} model; asked for x{scale}")
+        file_scale = scale
+    net = build(arch, scale=file_scale, **options)
+    state = load_file(str(weights))
+    load_exact(net, state, f"{mpath} ({arch} x{file_scale})")
+    convention = InputConvention.from_dict(manifest.get("input_convention", {}))
+    return net, file_scale, convention, manifest
+
+
+def as_tensor_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.contiguous() for k, v in state.items()}
