@@ -66,7 +66,7 @@ class DlibEmbedder:
 
         self.path = Path(model_path or model_file("dlib_face_recognition_resnet_model_v1.dat"))
         self.network = load_dlib_resnet(self.path)
-        self.threshold: float | None = self.network.threshold
+        self.threshold: float | None = round(self.network.threshold, 6)  # 0.6 (stored as f32)
         self.name = "dlib_resnet_v1"
         self.fast = fast
         self._traced = None
@@ -86,7 +86,10 @@ class DlibEmbedder:
     def _inference(self, chips: torch.Tensor) -> torch.Tensor:
         # oneDNN-fused TorchScript: ~25% faster on CPU, same values to 1e-6; no gradients
         if self._traced is None:
-            with torch.inference_mode():
+            import warnings
+
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer and TorchScript deprecation notices
                 traced = torch.jit.trace(
                     self.network, torch.zeros(2, 3, 150, 150), check_trace=False
                 )
