@@ -123,3 +123,29 @@ def test_facesr_crop_is_dlibs_chip(detector, lfw):
     # dlib truncates to uint8 (-0.5 on average); otherwise the same geometry and interpolation
     assert np.abs(np.floor(ours) - ref)[8:-8, 8:-8].mean() < 0.5
     assert np.abs(ours - ref)[8:-8, 8:-8].mean() < 1.0
+
+
+@pytest.mark.slow
+def test_align_folder(detector, tmp_path):
+    from PIL import Image
+
+    from srkit.faces.batch import align_images
+    from srkit.faces.paths import data_dir
+    from srkit.image.io import read_rgb
+
+    celeba = data_dir() / "faces" / "celeba-align-32"
+    if not celeba.is_dir():
+        pytest.skip(f"CelebA samples absent: {celeba}")
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.jpg").write_bytes((celeba / "000005.jpg").read_bytes())
+    Image.new("RGB", (100, 100), (50, 50, 50)).save(src / "blank.png")
+    seen = []
+    rep = align_images(src, tmp_path / "out", "sphereface", on_image=seen.append)
+    assert len(seen) == 2 and list(rep.failed) == ["blank.png"]
+    assert "no face found" in rep.failed["blank.png"]
+    (written,) = rep.written
+    assert written == tmp_path / "out" / "sub" / "a.png"
+    assert read_rgb(written).shape == (112, 96, 3)
+    rep = align_images(src, tmp_path / "out2", "facesr128", fallback_box=(10, 10, 90, 90))
+    assert len(rep.written) == 2 and rep.fallback == ["blank.png"]
