@@ -13,4 +13,8 @@ def __getattr__(name: str):
         from srkit.weights import load
 
         return load
+    if name in ("upscale", "Upscaler"):  # srkit.upscale(image, model=...), srkit.Upscaler
+        import srkit.infer
+
+        return getattr(srkit.infer, name)
     raise AttributeError(f"module 'srkit' has no attribute {name!r}")
