@@ -141,6 +141,256 @@ def bench(
         console.print(f"summary: {json}")
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  srkit upscale photo.png -o photo_x4.png --model rlfn_x4.pth\n\n"
+        "  srkit upscale shots/ more/*.jpg album.zip -o out/ --model model.safetensors "
+        "--recursive --format png --tile 256 --backend openvino --precision int8 --calib shots/"
+    )
+)
+def upscale(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files, folders, globs or .zip archives.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output folder (a file name for one input).")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Weight file (.safetensors/.json, official .pth, .mat) or bicubic."),
+    ] = None,
+    scale: Annotated[list[str] | None, typer.Option(help="Scale (default: the model's).")] = None,
+    tile: Annotated[
+        int | None, typer.Option(help="Tile size in input pixels (default: auto; 0: no tiles).")
+    ] = None,
+    tile_overlap: Annotated[int, typer.Option(help="Context pixels around each tile.")] = 16,
+    backend: Annotated[str, typer.Option(help="torch, torch-cl, onnxruntime or openvino.")] = (
+        "torch"
+    ),
+    precision: Annotated[str, typer.Option(help="fp32, bf16 or int8.")] = "fp32",
+    calib: Annotated[
+        Path | None, typer.Option(help="int8: folder of typical inputs to calibrate on.")
+    ] = None,
+    ensemble: Annotated[
+        bool, typer.Option("--ensemble", help="x8 geometric self-ensemble (slower, +PSNR).")
+    ] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", help="Descend into folders.")] = False,
+    format: Annotated[
+        str | None, typer.Option("--format", help="Output format: png (default), jpg, webp, tif.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing output files.")
+    ] = False,
+) -> None:
+    """Upscale images (tiled, bounded memory); exits non-zero if any file failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from srkit.infer.batch import open_inputs, plan_jobs, run_batch
+    from srkit.infer.upscaler import Upscaler
+
+    # `--scale` is variadic for bench: `--scale 4 a.png` arrives as --scale 4 --scale a.png
+    numbers = [s for s in scale or [] if s.lstrip("-").isdigit()]
+    inputs = list(inputs) + [s for s in scale or [] if not s.lstrip("-").isdigit()]
+    if len(set(numbers)) > 1:
+        _fail(f"one scale per run, got {', '.join(numbers)}")
+    try:
+        upscaler = Upscaler(
+            model,
+            scale=int(numbers[0]) if numbers else None,
+            tile=tile,
+            overlap=tile_overlap,
+            backend=backend,
+            precision=precision,
+            ensemble=ensemble,
+            calib=calib,
+        )
+        sources, failed = open_inputs(inputs, recursive=recursive)
+        jobs, collisions = plan_jobs(sources, output, format)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
+        _fail(str(error))
+    failed += collisions
+    for label, reason in failed:
+        console.print(f"[yellow]skipped[/] {label}: {reason}", highlight=False)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    images = progress.add_task("images", total=len(jobs))
+    tiles = progress.add_task("tiles", total=1, visible=False)
+
+    def on_image(job, count: int) -> None:
+        progress.update(tiles, description=job.name[-40:], total=count, completed=0, visible=True)
+
+    def on_done(job, error: str | None) -> None:
+        progress.advance(images)
+        if error is not None:
+            progress.console.print(f"[red]failed[/] {job.label}: {error}", highlight=False)
+
+    with progress:
+        result = run_batch(
+            upscaler,
+            jobs,
+            overwrite=overwrite,
+            on_image=on_image,
+            on_tile=lambda: progress.advance(tiles),
+            on_done=on_done,
+        )
+    failed_total = len(failed) + len(result.failed)
+    out.print(
+        f"{len(result.written)} written, {failed_total} failed, {result.tiles} tiles, "
+        f"{result.seconds:.1f} s ({upscaler.name}, x{upscaler.scale}, {backend}/{precision})"
+    )
+    if failed_total:
+        raise typer.Exit(1)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  srkit export --model rlfn_x4.pth --format onnx -o rlfn_x4.onnx\n\n"
+        "  srkit export --model model.safetensors --format openvino --int8 --calib photos/ "
+        "-o deploy/model_int8.xml"
+    )
+)
+def export(
+    model: Annotated[str, typer.Option(help="Weight file (.safetensors/.json, official .pth).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.onnx or .xml).")],
+    format: Annotated[str, typer.Option("--format", help="onnx or openvino.")] = "onnx",
+    int8: Annotated[bool, typer.Option("--int8", help="Static int8 (QDQ) quantisation.")] = False,
+    calib: Annotated[
+        Path | None, typer.Option(help="int8: folder of typical inputs (default: Set5).")
+    ] = None,
+    scale: Annotated[list[int] | None, typer.Option(help="Scale (multi-scale files).")] = None,
+) -> None:
+    """Export a model: ONNX (dynamic height/width) or OpenVINO IR, fp32 or static int8."""
+    from srkit.deploy import DeployError
+    from srkit.deploy import export as run_export
+    from srkit.models import resolve_model
+
+    try:
+        sr_model = resolve_model(model, scale[0] if scale else None)
+        path = run_export(sr_model, output, format, int8=int8, calib=calib)
+    except (DeployError, ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    out.print(f"wrote {path}")
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  srkit speed --model rlfn_x4.pth --size 256 --json speed.json\n\n"
+        "  srkit speed --model edsr_baseline --random-init --scale 4 --no-psnr"
+    )
+)
+def speed(
+    model: Annotated[
+        str, typer.Option(help="Weight file, or an architecture name with --random-init.")
+    ],
+    size: Annotated[int, typer.Option(help="Input side in pixels (square).")] = 256,
+    scale: Annotated[list[int] | None, typer.Option(help="Scale (default: the model's).")] = None,
+    json: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these backend/precision pairs, e.g. openvino/int8."),
+    ] = None,
+    calib: Annotated[
+        Path | None, typer.Option(help="int8 calibration images (default: bundled Set5).")
+    ] = None,
+    psnr: Annotated[bool, typer.Option(help="Also score each backend on Set5.")] = True,
+    random_init: Annotated[
+        bool,
+        typer.Option(
+            "--random-init",
+            help="Build an architecture with random weights (speed only: its PSNR means nothing).",
+        ),
+    ] = False,
+    peak: Annotated[bool, typer.Option(help="Also measure the matmul peak.")] = True,
+    min_time: Annotated[float, typer.Option(help="Seconds of timed runs per backend.")] = 2.0,
+) -> None:
+    """Measure every available backend x precision: MP/s, ratio to eager fp32, Set5 PSNR."""
+    from rich.table import Table
+
+    from srkit.deploy.speed import machine_info, measure, write_json
+
+    s = scale[0] if scale else None
+    try:
+        if random_init:
+            import torch
+
+            from srkit.archs import build, get_spec
+            from srkit.archs.adapter import NetworkModel
+
+            torch.manual_seed(0)
+            spec = get_spec(model)
+            s = s or 4
+            sr_model = NetworkModel(
+                build(spec.name, scale=s),
+                s,
+                spec.convention,
+                f"{spec.name} (random init)",
+                info={"arch": spec.name},
+            )
+            console.print("[yellow]random weights: speed only, the PSNR column means nothing")
+        else:
+            from srkit.models import resolve_model
+
+            sr_model = resolve_model(model, s)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        _fail(str(error))
+    combos = None
+    if backend:
+        combos = [tuple(b.split("/", 1)) if "/" in b else (b, "fp32") for b in backend]
+    table = Table(title=f"{sr_model.name} x{sr_model.scale}, {size}x{size} input")
+    for column in ("backend", "precision", "MP/s", "vs eager fp32", "Set5 PSNR", "max |diff|"):
+        table.add_column(column, justify="left" if column in ("backend", "precision") else "right")
+
+    def show(r) -> None:
+        if r.error:
+            console.print(f"[yellow]{r.backend}/{r.precision}[/]: {r.error}", highlight=False)
+        else:
+            console.print(f"{r.backend}/{r.precision}: {r.mp_per_s:.3f} MP/s", highlight=False)
+
+    results = measure(
+        sr_model,
+        size=size,
+        combos=combos,
+        psnr=psnr,
+        calib=calib,
+        min_time=min_time,
+        on_result=show,
+    )
+    for r in results:
+        if r.error is None:
+            table.add_row(
+                r.backend,
+                r.precision,
+                f"{r.mp_per_s:.3f}",
+                f"{r.ratio_vs_eager_fp32:.2f}x",
+                f"{r.set5_psnr:.3f}",
+                f"{r.max_abs_vs_fp32:.1e}",
+            )
+    out.print(table)
+    meta: dict = {
+        "model": sr_model.name,
+        "scale": sr_model.scale,
+        "size": size,
+        "machine": machine_info(),
+    }
+    if peak:
+        from srkit.deploy.peak import matmul_peak
+
+        meta["matmul_peak"] = matmul_peak()
+        out.print(f"matmul peak: {meta['matmul_peak']}")
+    if json is not None:
+        write_json(results, json, **meta)
+        console.print(f"results: {json}")
+
+
 @app.command()
 def version() -> None:
     """Print srkit's version."""
