@@ -97,3 +97,58 @@ def test_matches_dlib_on_real_faces(net):
     # and it is an identity metric: the same person is closer than different people
     d = np.linalg.norm(ours[:, None] - ours[None], axis=-1)
     assert d[0, 1] < 0.6 < min(d[0, 2], d[0, 3], d[2, 3])
+
+
+def test_embedder_gradients_through_alignment(net):
+    from srkit.faces.align import TEMPLATES
+    from srkit.faces.embed import DlibEmbedder, get_embedder
+
+    emb = DlibEmbedder()
+    assert emb.threshold == 0.6 and emb.dim == 128 and emb.landmarks == "dlib5"
+    crops = torch.rand(2, 3, 128, 128, requires_grad=True)
+    lm = torch.from_numpy(TEMPLATES["facesr128"].points).expand(2, 5, 2)
+    e = emb(crops, lm)
+    assert e.shape == (2, 128)
+    (e[0] - e[1]).norm().backward()
+    assert crops.grad is not None and crops.grad.abs().sum() > 0
+    # the fast (TorchScript) path used for evaluation gives the same values
+    fast = get_embedder("dlib", fast=True)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(crops, lm), emb(crops, lm), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="unknown embedder"):
+        get_embedder("facenet")
+
+
+def test_onnx_embedder(tmp_path, monkeypatch):
+    import sys
+
+    from srkit.faces.embed import OnnxEmbedder
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ImportError, match="pip install onnxruntime"):
+        OnnxEmbedder(tmp_path / "arcface.onnx")
+    monkeypatch.delitem(sys.modules, "onnxruntime")
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (optional)")
+    onnx = pytest.importorskip("onnx", reason="onnx not installed (needed to build a test model)")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from srkit.faces.align import TEMPLATES
+
+    w = np.random.default_rng(0).normal(size=(3 * 112 * 112, 16)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"])],
+        "toy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    path = tmp_path / "toy.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.save(model, path)
+    emb = OnnxEmbedder(path)
+    assert emb.dim == 16 and emb.metric == "cosine" and emb.landmarks == "eyes_nose_mouth"
+    img = torch.rand(2, 3, 112, 112)
+    lm = torch.from_numpy(TEMPLATES["arcface"].points).expand(2, 5, 2)
+    out = emb(img, lm)
+    ref = ((img.numpy() * 255 - 127.5) / 127.5).reshape(2, -1) @ w
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-3, atol=1e-2)

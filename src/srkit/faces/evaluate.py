@@ -83,6 +83,8 @@ def lfw_faceset(data: str | Path | None = None, pairs: str | Path | None = None)
     """LFW (zip or folder) scored on a pairs list (default ``pairsDevTest.txt`` next to it)."""
     lfw = LFW(data)
     pairs_path = Path(pairs) if pairs is not None else lfw.lists_dir / "pairsDevTest.txt"
+    if not pairs_path.is_file() and not pairs_path.is_absolute():
+        pairs_path = lfw.lists_dir / pairs_path  # a list name: look next to the images
     if not pairs_path.is_file():
         raise FileNotFoundError(f"pairs list not found: {pairs_path} (pass --pairs)")
     plist = read_pairs(pairs_path)
@@ -633,4 +635,5 @@ def _pct(x: float | None) -> str:
 
 
 def _looks_like_lfw(path: Path) -> bool:
-    return "lfw" in path.name.lower()
+    """An LFW zip/folder with its default pairs list beside it."""
+    return "lfw" in path.name.lower() and (path.parent / "pairsDevTest.txt").is_file()
