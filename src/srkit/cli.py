@@ -151,11 +151,12 @@ def bench(
 )
 def upscale(
     inputs: Annotated[
-        list[str], typer.Argument(help="Image files, folders, globs or .zip archives.")
-    ],
+        list[str] | None, typer.Argument(help="Image files, folders, globs or .zip archives.")
+    ] = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output folder (a file name for one input).")
-    ],
+        Path | None,
+        typer.Option("--output", "-o", help="Output folder (a file name for one input)."),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(help="Weight file (.safetensors/.json, official .pth, .mat) or bicubic."),
@@ -191,7 +192,11 @@ def upscale(
 
     # `--scale` is variadic for bench: `--scale 4 a.png` arrives as --scale 4 --scale a.png
     numbers = [s for s in scale or [] if s.lstrip("-").isdigit()]
-    inputs = list(inputs) + [s for s in scale or [] if not s.lstrip("-").isdigit()]
+    inputs = list(inputs or []) + [s for s in scale or [] if not s.lstrip("-").isdigit()]
+    if not inputs:
+        _fail("no input images given")
+    if output is None:
+        _fail("give the output folder (or file) with -o")
     if len(set(numbers)) > 1:
         _fail(f"one scale per run, got {', '.join(numbers)}")
     try:
