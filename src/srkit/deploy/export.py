@@ -1,0 +1,203 @@
+"""Export: ONNX with dynamic height and width, OpenVINO IR, static int8.
+
+The exported graph is the network with its value range and mean folded in (:class:`CoreNet`):
+input ``lr`` ``(N, C, H, W)`` float32 in [0, 1], output ``sr`` ``(N, C, sH, sW)`` in [0, 1], where
+C is 3 (RGB) or 1 (Y, for Y-only networks: the caller splits and merges Y/CbCr). Metadata
+properties record ``srkit.scale``, ``srkit.channels``, ``srkit.arch`` and ``srkit.name``.
+
+ONNX uses the TorchScript exporter at opset 17: pixel shuffle becomes ``DepthToSpace`` (CRD
+mode), and H/W stay symbolic. Networks that resize with a precomputed MATLAB bicubic matrix
+inside the graph (SRCNN, VDSR, DRCN) cannot be exported with dynamic sizes.
+
+int8: static quantisation (QDQ, per-channel int8 weights, uint8 activations, MinMax ranges)
+with ONNX Runtime's quantiser, calibrated on crops of a folder of typical input images. The
+same QDQ model runs on ONNX Runtime and, converted, on OpenVINO.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srkit.archs.adapter import NetworkModel
+from srkit.deploy.common import (
+    DeployError,
+    as_network_model,
+    calibration_batches,
+    core_of,
+    require,
+)
+
+OPSET = 17
+PRE_UPSAMPLING = ("srcnn", "vdsr", "drcn")
+
+
+def _arch(model: NetworkModel) -> str:
+    return str(model.info.get("arch", ""))
+
+
+def export_onnx(model, path: str | Path, *, opset: int = OPSET, check: bool = True) -> Path:
+    """Write ``model``'s core as ONNX with dynamic N, H and W; returns the path.
+
+    ``check`` runs the file once on ONNX Runtime (when installed) at a size other than the
+    tracing size and compares with PyTorch, so a graph with baked-in sizes fails here.
+    """
+    model = as_network_model(model, "ONNX export")
+    require("onnx", "ONNX export")
+    if _arch(model) in PRE_UPSAMPLING:
+        raise DeployError(
+            f"{model.name}: {_arch(model)} upscales with a fixed bicubic matrix inside the "
+            "network, which ONNX cannot express for dynamic sizes"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    core = core_of(model)
+    channels = model.convention.in_channels
+    sample = torch.rand(1, channels, 48, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            core,
+            (sample,),
+            str(path),
+            dynamo=False,
+            input_names=["lr"],
+            output_names=["sr"],
+            dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "sh", 3: "sw"}},
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+    import onnx
+
+    proto = onnx.load(str(path))
+    meta = {
+        "srkit.scale": str(model.scale),
+        "srkit.channels": model.convention.channels,
+        "srkit.arch": _arch(model),
+        "srkit.name": model.name,
+        "srkit.io": "float32 in [0, 1]",
+    }
+    for key, value in meta.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, value
+    onnx.save(proto, str(path))
+    if check:
+        _check_dynamic(core, path, channels)
+    return path
+
+
+def _check_dynamic(core, path: Path, channels: int) -> None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, channels, 29, 35)
+    got = session.run(None, {"lr": x.numpy()})[0]
+    with torch.inference_mode():
+        want = core(x).numpy()
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-3):
+        raise DeployError(f"{path}: the exported graph does not reproduce the network at 29x35")
+
+
+def quantize_int8(
+    model,
+    onnx_fp32: str | Path,
+    out: str | Path,
+    calib: str | Path | None = None,
+    *,
+    samples: int = 32,
+    crop: int = 96,
+) -> Path:
+    """Static int8 QDQ model from ``onnx_fp32``, calibrated on crops of ``calib`` images."""
+    model = as_network_model(model, "int8 quantisation")
+    quant = require("onnxruntime.quantization", "int8 quantisation")
+    batches = calibration_batches(calib, model.convention.channels, samples, crop)
+
+    class Reader(quant.CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(batches)
+
+        def get_next(self):
+            batch = next(self._it, None)
+            return None if batch is None else {"lr": batch}
+
+        def rewind(self) -> None:
+            self._it = iter(batches)
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pre = out.with_name(out.stem + ".pre.onnx")
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(onnx_fp32), str(pre), skip_symbolic_shape=True)
+        source = pre
+    except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
+        source = Path(onnx_fp32)
+    quant.quantize_static(
+        str(source),
+        str(out),
+        Reader(),
+        quant_format=quant.QuantFormat.QDQ,
+        activation_type=quant.QuantType.QUInt8,
+        weight_type=quant.QuantType.QInt8,
+        per_channel=True,
+        calibrate_method=quant.CalibrationMethod.MinMax,
+    )
+    pre.unlink(missing_ok=True)
+    return out
+
+
+def export_openvino(model, path: str | Path, *, int8_onnx: str | Path | None = None) -> Path:
+    """OpenVINO IR (``.xml`` + ``.bin``) of ``model`` (or of an int8 QDQ ONNX file)."""
+    model = as_network_model(model, "OpenVINO export")
+    ov = require("openvino", "OpenVINO export")
+    path = Path(path).with_suffix(".xml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if int8_onnx is None:
+        source = export_onnx(model, path.with_suffix(".onnx"), check=False)
+    else:
+        source = Path(int8_onnx)
+    ov_model = ov.convert_model(str(source))
+    ov_model.set_rt_info(str(model.scale), ["srkit", "scale"])
+    ov_model.set_rt_info(model.convention.channels, ["srkit", "channels"])
+    ov.save_model(ov_model, str(path), compress_to_fp16=False)
+    if int8_onnx is None:
+        source.unlink(missing_ok=True)
+    return path
+
+
+def export(
+    model,
+    out: str | Path,
+    fmt: str = "onnx",
+    *,
+    int8: bool = False,
+    calib: str | Path | None = None,
+) -> Path:
+    """``srkit export``: ``fmt`` ``onnx`` or ``openvino``, fp32 or static int8."""
+    out = Path(out)
+    if fmt == "onnx":
+        if not int8:
+            return export_onnx(model, out.with_suffix(".onnx"))
+        fp32 = export_onnx(model, out.with_name(out.stem + ".fp32.onnx"))
+        try:
+            return quantize_int8(model, fp32, out.with_suffix(".onnx"), calib)
+        finally:
+            fp32.unlink(missing_ok=True)
+    if fmt == "openvino":
+        if not int8:
+            return export_openvino(model, out)
+        fp32 = export_onnx(model, out.with_name(out.stem + ".fp32.onnx"))
+        q = out.with_name(out.stem + ".int8.onnx")
+        try:
+            quantize_int8(model, fp32, q, calib)
+            return export_openvino(model, out, int8_onnx=q)
+        finally:
+            fp32.unlink(missing_ok=True)
+            q.unlink(missing_ok=True)
+    raise DeployError(f"unknown export format {fmt!r}: onnx or openvino")

@@ -1,0 +1,107 @@
+"""ONNX Runtime and OpenVINO as ``nn.Module``-shaped callables (so ``NetworkModel`` wraps them).
+
+OpenVINO compiles one static-shape model per input size it sees (faster than a dynamic one), up
+to ``STATIC_SHAPES`` sizes, then one dynamic model for the rest. On CPUs with bf16 support
+OpenVINO would silently run fp32 models in bf16: the precision hint is always set explicitly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from srkit.deploy.common import require
+
+STATIC_SHAPES = 12
+
+
+def _threads() -> int:
+    return max(1, torch.get_num_threads())
+
+
+class OrtModule(nn.Module):
+    """An ONNX Runtime session over ``lr`` -> ``sr`` float32."""
+
+    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        ort = require("onnxruntime", "the onnxruntime backend")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or _threads()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path = str(onnx_path)
+        self.session = ort.InferenceSession(
+            self.path, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feed = np.ascontiguousarray(x.detach().float().numpy())
+        return torch.from_numpy(self.session.run(None, {"lr": feed})[0])
+
+
+class OpenVINOModule(nn.Module):
+    """An OpenVINO model on CPU with an explicit inference precision (``f32`` or ``bf16``)."""
+
+    def __init__(
+        self, model_path: str | Path, precision: str = "f32", threads: int | None = None
+    ) -> None:
+        super().__init__()
+        ov = require("openvino", "the openvino backend")
+        self._ov = ov
+        self.core = ov.Core()
+        self.path = str(model_path)
+        self.model = self.core.read_model(self.path)
+        self.config = {
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads or _threads(),
+        }
+        self._static: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self._dynamic = None
+
+    def _compiled(self, shape: tuple[int, ...]):
+        compiled = self._static.get(shape)
+        if compiled is not None:
+            return compiled
+        if len(self._static) >= STATIC_SHAPES:
+            if self._dynamic is None:
+                self._dynamic = self.core.compile_model(self.model, "CPU", self.config)
+            return self._dynamic
+        model = self.model.clone()
+        model.reshape({model.inputs[0].get_any_name(): self._ov.PartialShape(list(shape))})
+        compiled = self.core.compile_model(model, "CPU", self.config)
+        self._static[shape] = compiled
+        return compiled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feed = np.ascontiguousarray(x.detach().float().numpy())
+        compiled = self._compiled(tuple(feed.shape))
+        result = compiled(feed)  # compiled models are callable: a dict of outputs
+        return torch.from_numpy(np.asarray(result[compiled.outputs[0]]).copy())
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,212 @@
+"""Batch upscaling: files, folders, globs and zip archives in; mirrored names out.
+
+Decoding runs ahead in a background thread and encoding behind in another, so both overlap with
+the model. A file that cannot be read, upscaled or written is reported and skipped; an existing
+output is never overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from srkit.data.sources import FileSource, FolderSource, GlobSource, ImageSource, ZipSource
+from srkit.image.io import IMAGE_EXTENSIONS, LoadedImage
+from srkit.infer.upscaler import Upscaler, _Sink
+
+FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
+_GLOB_MAGIC = re.compile(r"[*?[]")
+_PREFETCH = 2
+
+
+@dataclass
+class Job:
+    """One image to upscale: where it comes from and where it goes."""
+
+    source: ImageSource
+    name: str
+    target: Path
+
+    @property
+    def label(self) -> str:
+        try:
+            return self.source.label(self.name)
+        except KeyError:
+            return self.name
+
+
+@dataclass
+class BatchResult:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+    seconds: float = 0.0
+    tiles: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _single_file(path: Path) -> ImageSource:
+    return FileSource(path.name, {path.name: path}, str(path))
+
+
+def open_inputs(
+    inputs: list[str], recursive: bool = False
+) -> tuple[list[ImageSource], list[tuple[str, str]]]:
+    """Sources for ``inputs`` (files, folders, globs, zips) and the inputs that failed."""
+    sources: list[ImageSource] = []
+    failed: list[tuple[str, str]] = []
+    for spec in inputs:
+        path = Path(spec)
+        try:
+            if path.is_dir():
+                sources.append(FolderSource(path, recursive=recursive))
+            elif path.is_file():
+                if path.suffix.lower() == ".zip":
+                    sources.append(ZipSource(path))
+                else:  # an explicit file is tried as an image whatever its extension
+                    sources.append(_single_file(path))
+            elif _GLOB_MAGIC.search(spec):
+                sources.append(GlobSource(spec))
+            else:
+                failed.append((spec, "no such file or folder"))
+        except (OSError, ValueError) as error:
+            failed.append((spec, str(error)))
+    return sources, failed
+
+
+def plan_jobs(
+    sources: list[ImageSource],
+    out: str | os.PathLike,
+    fmt: str | None = None,
+) -> tuple[list[Job], list[tuple[str, str]]]:
+    """Targets mirroring each input's name under ``out`` (``fmt``: extension, default png).
+
+    A single input file with ``out`` ending in an image extension is written to ``out`` itself.
+    """
+    out = Path(out)
+    if fmt is not None:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+    total = sum(len(s) for s in sources)
+    single = total == 1 and isinstance(sources[0], FileSource) and len(sources) == 1
+    out_is_file = out.suffix.lower() in IMAGE_EXTENSIONS
+    if out_is_file and not single:
+        raise ValueError(f"-o {out}: a file name, but there are {total} images; give a folder")
+    jobs: list[Job] = []
+    failed: list[tuple[str, str]] = []
+    seen: dict[Path, str] = {}
+    for source in sources:
+        for name in source.names:
+            if out_is_file:
+                target = out
+            else:
+                rel = PurePosixPath(name.replace("\\", "/"))
+                target = out.joinpath(*rel.parts).with_suffix("." + (fmt or "png"))
+            job = Job(source, name, target)
+            if target in seen:
+                reason = f"output {target} would also be written by {seen[target]}"
+                failed.append((job.label, reason))
+                continue
+            seen[target] = job.label
+            jobs.append(job)
+    return jobs, failed
+
+
+def run_batch(
+    upscaler: Upscaler,
+    jobs: list[Job],
+    *,
+    overwrite: bool = False,
+    on_image: Callable[[Job, int], None] | None = None,
+    on_tile: Callable[[], None] | None = None,
+    on_done: Callable[[Job, str | None], None] | None = None,
+) -> BatchResult:
+    """Upscale every job. ``on_image(job, tiles)`` when one starts, ``on_tile()`` per tile,
+    ``on_done(job, error_or_None)`` once its file is written or has failed."""
+    result = BatchResult()
+    start = time.perf_counter()
+    sink = _Sink()
+    pending: list[tuple[Job, Callable[[], Path]]] = []
+
+    def finish(job: Job, wait: Callable[[], Path]) -> None:
+        try:
+            result.written.append(wait())
+            error = None
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            error = _reason(exc)
+            result.failed.append((job.label, error))
+        if on_done is not None:
+            on_done(job, error)
+
+    def report(job: Job, error: str) -> None:
+        result.failed.append((job.label, error))
+        if on_done is not None:
+            on_done(job, error)
+
+    todo = []
+    for job in jobs:
+        if job.target.exists() and not overwrite:
+            report(job, f"output {job.target} exists (pass --overwrite to replace it)")
+        else:
+            todo.append(job)
+    try:
+        for job, image in _decoded(todo):
+            if isinstance(image, Exception):
+                report(job, _reason(image))
+                continue
+            # finish earlier files whose encoding is done, keeping the order of reports
+            while pending and len(pending) > 1:
+                finish(*pending.pop(0))
+            try:
+                plan = upscaler.plan(image.height, image.width, image.channels)
+                if on_image is not None:
+                    on_image(job, plan.count)
+                result.tiles += plan.count
+                wait = upscaler.write(
+                    image, job.target, overwrite=overwrite, on_tile=on_tile, sink=sink
+                )
+            except Exception as exc:  # noqa: BLE001
+                report(job, _reason(exc))
+                continue
+            pending.append((job, wait))
+        while pending:
+            finish(*pending.pop(0))
+    finally:
+        sink.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, MemoryError):
+        return "out of memory (try a smaller --tile)"
+    return text
+
+
+def _decoded(jobs: list[Job]) -> Iterator[tuple[Job, LoadedImage | Exception]]:
+    """Decode ahead of use in a background thread."""
+
+    def load(job: Job) -> LoadedImage | Exception:
+        try:
+            return job.source.read(job.name)
+        except Exception as error:  # noqa: BLE001 - reported per file
+            return error
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="srkit-decode") as pool:
+        queue: list[tuple[Job, Future]] = [(j, pool.submit(load, j)) for j in jobs[:_PREFETCH]]
+        next_index = len(queue)
+        while queue:
+            job, future = queue.pop(0)
+            if next_index < len(jobs):
+                queue.append((jobs[next_index], pool.submit(load, jobs[next_index])))
+                next_index += 1
+            yield job, future.result()

@@ -1,0 +1,117 @@
+"""A PNG written row block by row block, so huge outputs never sit in memory whole.
+
+8- or 16-bit gray, gray+alpha, RGB or RGBA, with the ICC profile (``iCCP``) and EXIF (``eXIf``)
+kept. Rows are filtered with libpng's heuristic (``srkit.image.io``'s filter) and deflated
+incrementally; IDAT chunks are flushed as the compressor produces them. The file is written
+beside the target and renamed into place on ``close()``, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from srkit.image.io import _png_filtered_rows  # the project's own vectorised PNG filter
+
+_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+_IDAT_FLUSH = 1 << 20
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+class PNGStreamWriter:
+    """``write(rows)`` with ``(n, W, C)`` uint8/uint16 blocks top to bottom, then ``close()``."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        channels: int,
+        bit_depth: int = 8,
+        *,
+        icc_profile: bytes | None = None,
+        exif: bytes | None = None,
+        level: int = 6,
+    ) -> None:
+        if channels not in _COLOR_TYPES:
+            raise ValueError(f"PNG holds 1 to 4 channels, got {channels}")
+        if bit_depth not in (8, 16):
+            raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
+        self.path = Path(path)
+        self.width, self.height, self.channels, self.bit_depth = width, height, channels, bit_depth
+        self.rows_written = 0
+        self._bpp = channels * bit_depth // 8
+        self._prev: np.ndarray | None = None
+        self._deflate = zlib.compressobj(level)
+        self._pending = bytearray()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, self._tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        self._file = os.fdopen(handle, "wb")
+        header = struct.pack(">IIBBBBB", width, height, bit_depth, _COLOR_TYPES[channels], 0, 0, 0)
+        self._file.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header))
+        if icc_profile:
+            self._file.write(_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile)))
+        if exif:
+            self._file.write(_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+
+    def write(self, rows: np.ndarray) -> None:
+        if rows.ndim == 2:
+            rows = rows[:, :, None]
+        if rows.shape[1:] != (self.width, self.channels):
+            raise ValueError(
+                f"rows of shape {rows.shape[1:]} for a {self.width}x{self.channels} PNG"
+            )
+        if self.rows_written + rows.shape[0] > self.height:
+            raise ValueError("more rows than the PNG's height")
+        dtype = ">u2" if self.bit_depth == 16 else np.uint8
+        raw = np.ascontiguousarray(rows, dtype=dtype).view(np.uint8).reshape(rows.shape[0], -1)
+        if self._prev is None:
+            filtered = _png_filtered_rows(raw, self._bpp)
+        else:  # the Up/Average/Paeth filters look at the previous block's last row
+            filtered = _png_filtered_rows(np.concatenate([self._prev, raw]), self._bpp)
+            filtered = filtered[raw.shape[1] + 1 :]
+        self._prev = raw[-1:].copy()
+        self._pending += self._deflate.compress(filtered)
+        if len(self._pending) >= _IDAT_FLUSH:
+            self._flush()
+        self.rows_written += rows.shape[0]
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._file.write(_chunk(b"IDAT", bytes(self._pending)))
+            self._pending.clear()
+
+    def close(self) -> Path:
+        """Finish the file and move it into place (it must have received every row)."""
+        try:
+            if self.rows_written != self.height:
+                raise ValueError(f"PNG got {self.rows_written} of {self.height} rows")
+            self._pending += self._deflate.flush()
+            self._flush()
+            self._file.write(_chunk(b"IEND", b""))
+            self._file.close()
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(self._tmp, 0o666 & ~mask)
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if not self._file.closed:
+            self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)

@@ -1,0 +1,245 @@
+"""Tiled super-resolution with overlap and linear blending, emitting output rows as they finish.
+
+The image is cut into a grid of *cores* that partition it; each tile is its core widened by
+``overlap`` LR pixels of context on every side (clipped at the image border). Neighbouring tiles
+are blended with a linear ramp over a band of ``2 * blend`` LR pixels centred on the seam
+(``blend = overlap // 2`` by default), so every output pixel comes from tile outputs that are at
+least ``overlap - blend`` LR pixels away from their tile's edge. When that distance covers the
+network's receptive field, the tiles see exactly the context the whole image gives them and the
+result equals the whole-image result up to float rounding.
+
+Rows of the output are final once the next row of tiles can no longer touch them: ``run_tiled``
+yields them then, so a caller can encode them to disk and the whole output never has to exist in
+memory at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+# (1, C, h, w) float tile in [0, 1] -> (1, C', h * s, w * s)
+TileFn = Callable[[torch.Tensor], torch.Tensor]
+# (y0, y1, x0, x1) LR region -> (1, C, y1 - y0, x1 - x0) float tensor
+ReadFn = Callable[[int, int, int, int], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile along one axis: ``core`` is owned, ``inner`` is read (core +- overlap)."""
+
+    core0: int
+    core1: int
+    in0: int
+    in1: int
+
+
+def split_axis(length: int, tile: int, overlap: int) -> list[Span]:
+    """Balanced cores of at most ``tile`` pixels covering ``length``, widened by ``overlap``."""
+    if length <= 0:
+        raise ValueError(f"cannot tile an axis of length {length}")
+    if tile <= 0:
+        raise ValueError(f"tile size must be positive, got {tile}")
+    count = max(1, math.ceil(length / tile))
+    bounds = [round(i * length / count) for i in range(count + 1)]
+    return [
+        Span(a, b, max(0, a - overlap), min(length, b + overlap))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def _ramp(span: Span, length: int, blend: int, scale: int) -> tuple[int, int, torch.Tensor]:
+    """HR range ``[o0, o1)`` a tile contributes to and its weights there (partition of unity)."""
+    lo = span.core0 - blend if span.core0 > 0 else 0
+    hi = span.core1 + blend if span.core1 < length else length
+    o0, o1 = lo * scale, hi * scale
+    x = torch.arange(o0, o1, dtype=torch.float32) + 0.5
+    weight = torch.ones(o1 - o0)
+    if blend > 0:
+        if span.core0 > 0:
+            weight = torch.minimum(weight, (x - lo * scale) / (2 * blend * scale))
+        if span.core1 < length:
+            weight = torch.minimum(weight, (hi * scale - x) / (2 * blend * scale))
+    return o0, o1, weight.clamp_(0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The tile grid of one image."""
+
+    height: int
+    width: int
+    scale: int
+    rows: list[Span]
+    cols: list[Span]
+    blend: int
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+
+def plan_tiles(
+    height: int, width: int, scale: int, tile: int, overlap: int, blend: int | None = None
+) -> TilePlan:
+    """The grid for an ``height`` x ``width`` LR image with cores of at most ``tile`` pixels."""
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    rows = split_axis(height, tile, overlap)
+    cols = split_axis(width, tile, overlap)
+    smallest = min(min(s.core1 - s.core0 for s in rows), min(s.core1 - s.core0 for s in cols))
+    if blend is None:
+        blend = overlap // 2
+    blend = max(0, min(blend, overlap, smallest // 2))
+    return TilePlan(height, width, scale, rows, cols, blend)
+
+
+def run_tiled(
+    fn: TileFn,
+    read: ReadFn,
+    plan: TilePlan,
+    on_tile: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(hr_row0, block)`` pairs, ``block`` ``(C, rows, W * s)`` float, top to bottom.
+
+    Together the blocks cover the output exactly once, in order.
+    """
+    s, height, width, blend = plan.scale, plan.height, plan.width, plan.blend
+    out_w = width * s
+    col_ramps = [_ramp(c, width, blend, s) for c in plan.cols]
+    carry: torch.Tensor | None = None  # rows [carry_start, acc0) already holding contributions
+    emitted = 0
+    for r_index, rspan in enumerate(plan.rows):
+        r0, r1, rweight = _ramp(rspan, height, blend, s)
+        acc: torch.Tensor | None = None
+        for cspan, (c0, c1, cweight) in zip(plan.cols, col_ramps, strict=True):
+            tile = read(rspan.in0, rspan.in1, cspan.in0, cspan.in1)
+            out = fn(tile)
+            expected = ((rspan.in1 - rspan.in0) * s, (cspan.in1 - cspan.in0) * s)
+            if out.dim() != 4 or tuple(out.shape[-2:]) != expected:
+                raise RuntimeError(
+                    f"the model returned {tuple(out.shape)} for a {tuple(tile.shape)} tile; "
+                    f"expected (..., {expected[0]}, {expected[1]}) at x{s}"
+                )
+            if acc is None:
+                acc = torch.zeros((out.shape[1], r1 - r0, out_w), dtype=torch.float32)
+            y0, x0 = r0 - rspan.in0 * s, c0 - cspan.in0 * s
+            part = out[0, :, y0 : y0 + (r1 - r0), x0 : x0 + (c1 - c0)].float()
+            acc[:, :, c0:c1].addcmul_(part, rweight.view(1, -1, 1) * cweight.view(1, 1, -1))
+            if on_tile is not None:
+                on_tile()
+        assert acc is not None
+        if carry is not None:
+            acc[:, : carry.shape[1]] += carry
+        last = r_index == len(plan.rows) - 1
+        final_end = r1 if last else plan.rows[r_index + 1].core0 * s - blend * s
+        done = final_end - r0
+        if emitted != r0:
+            raise AssertionError(f"tiling bookkeeping: emitted {emitted}, row starts {r0}")
+        yield r0, acc[:, :done]
+        emitted = r0 + done
+        carry = None if last else acc[:, done:].clone()
+        del acc
+
+
+def assemble(blocks: Iterator[tuple[int, torch.Tensor]], channels: int, height: int, width: int):
+    """Stack yielded blocks into one ``(1, C, H, W)`` tensor (for in-memory results)."""
+    out = torch.empty((1, channels, height, width), dtype=torch.float32)
+    for row0, block in blocks:
+        out[0, :, row0 : row0 + block.shape[1]] = block
+    return out
+
+
+# --------------------------------------------------------------------------- tile size
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable, cgroup limit if lower)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 8 << 30
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = open(path).read().strip()  # noqa: SIM115
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < avail:
+            avail = int(text)
+    return avail
+
+
+def activation_bytes_per_pixel(net: torch.nn.Module | None, in_channels: int, scale: int) -> float:
+    """Rough peak bytes of activations per LR input pixel, from a shape-only (meta) forward.
+
+    Falls back to an estimate for a 64-feature network when the trace fails.
+    """
+    fallback = 4.0 * 64 * (1 + scale * scale) * 3
+    if net is None:
+        return fallback
+    size = 48
+    largest: list[int] = []
+
+    def hook(_module, _inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            largest.append(output.numel())
+
+    import copy
+
+    handles = []
+    try:
+        meta_net = copy.deepcopy(net).to("meta")
+        handles = [m.register_forward_hook(hook) for m in meta_net.modules()]
+        with torch.no_grad():
+            meta_net(torch.empty((1, in_channels, size, size), device="meta"))
+    except Exception:  # noqa: BLE001 - any failure just means: use the fallback
+        return fallback
+    finally:
+        for h in handles:
+            h.remove()
+    if not largest:
+        return fallback
+    top = sorted(largest, reverse=True)[:3]
+    # the three largest activations alive at once, in float32, plus the runtime's own scratch
+    return 4.0 * sum(top) * 1.5 / (size * size)
+
+
+def auto_tile_size(
+    height: int,
+    width: int,
+    scale: int,
+    channels: int,
+    bytes_per_pixel: float,
+    overlap: int,
+    budget: int | None = None,
+) -> int:
+    """Largest tile core that keeps one tile's activations and one row of output within budget.
+
+    ``budget`` defaults to a quarter of the available memory, at most 2 GiB. Small images get a
+    single tile (the whole image).
+    """
+    if budget is None:
+        budget = min(2 << 30, available_memory() // 4)
+    budget = max(budget, 64 << 20)
+    side = int(math.sqrt(budget / 2 / max(bytes_per_pixel, 1.0))) - 2 * overlap
+    # the accumulator for one row of tiles: (tile + 2 overlap) * s rows x W * s x C float32
+    row_bytes = width * scale * scale * channels * 4
+    side_rows = int(budget / 2 / row_bytes) - 2 * overlap
+    tile = max(32, min(side, side_rows if side_rows > 0 else 32))
+    if height <= tile and width <= tile:
+        return max(height, width)
+    return tile

@@ -1,0 +1,455 @@
+"""``Upscaler``: a model, its backend and precision, tiling and colour handling, reusable.
+
+Colour: RGB images go through the model as they are (Y-only networks upscale Y and bicubic
+Cb/Cr inside ``NetworkModel``); grayscale images are replicated to RGB for the model and the
+output's channel mean is kept, so gray stays gray; alpha is upscaled separately with MATLAB
+bicubic; 16-bit input gives 16-bit output; ICC profile and EXIF are carried over.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from srkit.image.io import LoadedImage, from_tensor, read_image, write_image
+from srkit.image.resize import imresize
+from srkit.infer.ensemble import SelfEnsemble
+from srkit.infer.tiling import (
+    TilePlan,
+    activation_bytes_per_pixel,
+    assemble,
+    auto_tile_size,
+    plan_tiles,
+    run_tiled,
+)
+from srkit.models import SRModel, resolve_model
+
+DEFAULT_OVERLAP = 16
+
+ModelSpec = str | os.PathLike | SRModel
+
+
+def _load_model(model: ModelSpec | None, scale: int | None) -> SRModel:
+    if model is None:
+        raise ValueError(
+            "no model given: pass model= a weight file (.safetensors/.json, an official .pth) "
+            "or an interpolation name (bicubic); srkit's shipped models are not released yet"
+        )
+    if isinstance(model, (str, os.PathLike)):
+        spec = os.fspath(model)
+        if scale is None and spec.lower() in ("bicubic", "bilinear", "nearest"):
+            raise ValueError(f"{spec}: pass scale= for an interpolation model")
+        return resolve_model(spec, scale)  # type: ignore[arg-type] - files accept None
+    if not callable(model) or not hasattr(model, "scale"):
+        raise TypeError(f"model must be a name, a weight file or an SRModel, not {model!r}")
+    if scale is not None and int(model.scale) != int(scale):
+        raise ValueError(f"{model.name} is an x{model.scale} model; asked for x{scale}")
+    return model
+
+
+def _max_value(dtype: np.dtype) -> float:
+    return 65535.0 if dtype == np.uint16 else 255.0
+
+
+@dataclass
+class Upscaled:
+    """What :meth:`Upscaler.upscale_image` returns: pixels and metadata of the result."""
+
+    image: LoadedImage
+    tiles: int
+
+
+class _Sink:
+    """One background thread running jobs in order (encoding overlapped with compute)."""
+
+    def __init__(self, depth: int = 3) -> None:
+        self._jobs: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._loop, name="srkit-encode", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            job()
+
+    def put(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
+class Upscaler:
+    """A reusable super-resolver.
+
+    ``model``: an ``SRModel``, a weight file or an interpolation name. ``tile``: core size of a
+    tile in LR pixels (``None``: chosen from the image size and available memory; ``0``: never
+    tile). ``overlap``: LR pixels of context around each tile (half of it is blended).
+    ``backend``/``precision``: see ``srkit.deploy`` (``torch``/``fp32`` runs the model as is).
+    ``ensemble``: x8 geometric self-ensemble. ``memory_budget``: bytes for one tile's work.
+    """
+
+    def __init__(
+        self,
+        model: ModelSpec | None = None,
+        *,
+        scale: int | None = None,
+        tile: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+        blend: int | None = None,
+        backend: str = "torch",
+        precision: str = "fp32",
+        ensemble: bool = False,
+        memory_budget: int | None = None,
+        calib: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        base = _load_model(model, scale)
+        self.base_model = base
+        self.scale = int(base.scale)
+        self.backend = backend
+        self.precision = precision
+        if backend != "torch" or precision != "fp32":
+            from srkit.deploy import prepare
+
+            base = prepare(base, backend=backend, precision=precision, calib=calib, cache=cache_dir)
+        self.model: SRModel = SelfEnsemble(base) if ensemble else base
+        if tile is not None and tile < 0:
+            raise ValueError(f"tile must be >= 0, got {tile}")
+        if overlap < 0:
+            raise ValueError(f"overlap must be >= 0, got {overlap}")
+        self.tile = tile
+        self.overlap = overlap
+        self.blend = blend
+        self.memory_budget = memory_budget
+        self._bytes_per_pixel: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    # ----------------------------------------------------------------------- planning
+
+    def bytes_per_pixel(self) -> float:
+        if self._bytes_per_pixel is None:
+            net = getattr(self.base_model, "net", None)
+            convention = getattr(self.base_model, "convention", None)
+            channels = convention.in_channels if convention is not None else 3
+            self._bytes_per_pixel = activation_bytes_per_pixel(net, channels, self.scale)
+        return self._bytes_per_pixel
+
+    def tile_size(self, height: int, width: int, channels: int = 3) -> int:
+        """The tile core size used for an ``height`` x ``width`` image."""
+        if self.tile == 0:
+            return max(height, width)
+        if self.tile is not None:
+            return self.tile
+        return auto_tile_size(
+            height,
+            width,
+            self.scale,
+            channels,
+            self.bytes_per_pixel(),
+            self.overlap,
+            self.memory_budget,
+        )
+
+    def plan(self, height: int, width: int, channels: int = 3) -> TilePlan:
+        tile = self.tile_size(height, width, channels)
+        return plan_tiles(height, width, self.scale, tile, self.overlap, self.blend)
+
+    # ----------------------------------------------------------------------- core
+
+    def _tile_fn(self, color_channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        model, scale = self.model, self.scale
+
+        def run(tile: torch.Tensor) -> torch.Tensor:
+            color = tile[:, :color_channels]
+            rgb = color.expand(-1, 3, -1, -1) if color_channels == 1 else color
+            out = model(rgb.contiguous()).float()
+            if color_channels == 1:
+                out = out.mean(dim=1, keepdim=True)
+            if tile.shape[1] == color_channels:
+                return out
+            alpha = imresize(tile[:, color_channels:].contiguous(), scale=scale)
+            return torch.cat((out, alpha), dim=1)
+
+        return run
+
+    def iter_array(
+        self,
+        pixels: np.ndarray,
+        alpha: np.ndarray | None = None,
+        on_tile: Callable[[], None] | None = None,
+    ) -> tuple[TilePlan, Iterator[tuple[int, torch.Tensor]]]:
+        """Plan and lazily run ``pixels`` (``(H, W, C)`` uint8/uint16, C = 1 or 3) + alpha.
+
+        Yields ``(row0, block)`` with ``block`` ``(C [+1], rows, W * s)`` float in [0, 1] units.
+        """
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        if pixels.dtype not in (np.uint8, np.uint16) or pixels.shape[2] not in (1, 3):
+            raise ValueError(
+                f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}"
+            )
+        height, width, cc = pixels.shape
+        if alpha is not None and alpha.shape != (height, width):
+            raise ValueError(f"alpha of shape {alpha.shape} for {height}x{width} pixels")
+        top = _max_value(pixels.dtype)
+        channels = cc + (alpha is not None)
+
+        def read(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+            part = pixels[y0:y1, x0:x1]
+            if alpha is not None:
+                part = np.concatenate([part, alpha[y0:y1, x0:x1, None]], axis=2)
+            planes = np.ascontiguousarray(part.transpose(2, 0, 1), dtype=np.float32)
+            return torch.from_numpy(planes).div_(top).unsqueeze(0)
+
+        plan = self.plan(height, width, channels)
+        return plan, run_tiled(self._tile_fn(cc), read, plan, on_tile)
+
+    def upscale_tensor(
+        self, x: torch.Tensor, on_tile: Callable[[], None] | None = None
+    ) -> torch.Tensor:
+        """``(N, 3, H, W)`` (or ``(3, H, W)``) float RGB in [0, 1] -> float, tiled, unclamped."""
+        single = x.dim() == 3
+        batch = x.unsqueeze(0) if single else x
+        if batch.dim() != 4 or batch.shape[1] not in (1, 3):
+            raise ValueError(f"expected (N, 3, H, W) or (N, 1, H, W), got {tuple(x.shape)}")
+        n, c, height, width = batch.shape
+        plan = self.plan(height, width, c)
+        results = []
+        for i in range(n):
+            image = batch[i : i + 1].float()
+
+            def read(y0: int, y1: int, x0: int, x1: int, image=image) -> torch.Tensor:
+                return image[:, :, y0:y1, x0:x1]
+
+            blocks = run_tiled(self._tile_fn(c), read, plan, on_tile)
+            results.append(assemble(blocks, c, height * self.scale, width * self.scale))
+        out = torch.cat(results)
+        return out[0] if single else out
+
+    def upscale_array(
+        self, array: np.ndarray, alpha: np.ndarray | None = None
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """uint8/uint16 ``(H, W[, C])`` with C in 1..4 -> the same layout and dtype, x scale.
+
+        A 2nd/4th channel is alpha; ``alpha=`` (``(H, W)``) gives it apart and returns a pair.
+        """
+        array = np.asarray(array)
+        if array.dtype not in (np.uint8, np.uint16):
+            raise TypeError(f"expected uint8 or uint16 pixels, got {array.dtype}")
+        squeeze = array.ndim == 2
+        arr3 = array[:, :, None] if squeeze else array
+        own_alpha = None
+        if arr3.shape[2] in (2, 4):
+            arr3, own_alpha = arr3[:, :, :-1], arr3[:, :, -1]
+        if own_alpha is not None and alpha is not None:
+            raise ValueError("alpha given twice: as a channel and as alpha=")
+        pixels, sr_alpha = self._to_arrays(arr3, own_alpha if alpha is None else alpha)
+        if alpha is not None:
+            return (pixels[:, :, 0] if squeeze else pixels), sr_alpha
+        if sr_alpha is not None:
+            return np.concatenate([pixels, sr_alpha[:, :, None]], axis=2)
+        return pixels[:, :, 0] if squeeze else pixels
+
+    def _to_arrays(
+        self, pixels: np.ndarray, alpha: np.ndarray | None, on_tile=None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        plan, blocks = self.iter_array(pixels, alpha, on_tile)
+        s = self.scale
+        out = np.empty((plan.height * s, plan.width * s, pixels.shape[2]), dtype=pixels.dtype)
+        out_alpha = None if alpha is None else np.empty(out.shape[:2], dtype=pixels.dtype)
+        for row0, block in blocks:
+            converted = from_tensor(block, pixels.dtype)
+            rows = slice(row0, row0 + converted.shape[0])
+            out[rows] = converted[:, :, : pixels.shape[2]]
+            if out_alpha is not None:
+                out_alpha[rows] = converted[:, :, -1]
+        return out, out_alpha
+
+    def upscale_image(self, image: LoadedImage, on_tile=None) -> LoadedImage:
+        """A decoded image -> the upscaled one, same bit depth, alpha, ICC profile and EXIF."""
+        pixels, alpha = self._to_arrays(image.pixels, image.alpha, on_tile)
+        return LoadedImage(
+            pixels=pixels,
+            alpha=alpha,
+            bit_depth=image.bit_depth,
+            icc_profile=image.icc_profile,
+            exif=image.exif,
+            name=image.name,
+        )
+
+    # ----------------------------------------------------------------------- files
+
+    def write(
+        self,
+        image: LoadedImage,
+        target: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        on_tile: Callable[[], None] | None = None,
+        sink: Any = None,
+    ) -> Callable[[], Path]:
+        """Upscale ``image`` into ``target`` (format from its extension).
+
+        PNG is streamed: rows are encoded as they are finished, so the whole output never has
+        to exist in memory. Encoding runs on ``sink``'s thread (a private one when ``None``);
+        the returned callable waits for the file and returns its path (or raises its error).
+        """
+        target = Path(target)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target}: exists (pass overwrite=True / --overwrite)")
+        own_sink = sink is None
+        sink = _Sink() if own_sink else sink
+        done = threading.Event()
+        state: dict[str, Any] = {}
+
+        def fail(error: BaseException) -> None:
+            state.setdefault("error", error)
+
+        def job(fn: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                if "error" in state:
+                    return
+                try:
+                    fn()
+                except BaseException as error:  # noqa: BLE001 - reported to the waiter
+                    fail(error)
+
+            return run
+
+        try:
+            self._write_jobs(image, target, on_tile, sink, job, state)
+        except BaseException as error:
+            fail(error)
+        sink.put(done.set)
+
+        def wait() -> Path:
+            done.wait()
+            if own_sink:
+                sink.close()
+            if "error" in state:
+                writer = state.get("writer")
+                if writer is not None:
+                    writer.abort()
+                raise state["error"]
+            return target
+
+        return wait
+
+    def _write_jobs(self, image, target, on_tile, sink, job, state) -> None:
+        dtype = image.pixels.dtype
+        cc = image.pixels.shape[2]
+        suffix = target.suffix.lower()
+        plan, blocks = self.iter_array(image.pixels, image.alpha, on_tile)
+        s = self.scale
+        out_h, out_w = plan.height * s, plan.width * s
+        has_alpha = image.alpha is not None
+        if suffix == ".png":
+            from srkit.infer.pngstream import PNGStreamWriter
+
+            def open_writer() -> None:
+                state["writer"] = PNGStreamWriter(
+                    target,
+                    out_w,
+                    out_h,
+                    cc + has_alpha,
+                    16 if dtype == np.uint16 else 8,
+                    icc_profile=image.icc_profile,
+                    exif=image.exif,
+                )
+
+            sink.put(job(open_writer))
+            for _row0, block in blocks:
+                sink.put(job(lambda b=block: state["writer"].write(from_tensor(b, dtype))))
+            sink.put(job(lambda: state["writer"].close()))
+            return
+        out = np.empty((out_h, out_w, cc + has_alpha), dtype=dtype)
+
+        def place(row0: int, block: torch.Tensor) -> None:
+            converted = from_tensor(block, dtype)
+            out[row0 : row0 + converted.shape[0]] = converted
+
+        for row0, block in blocks:
+            sink.put(job(lambda r=row0, b=block: place(r, b)))
+
+        def save() -> None:
+            depth = 16 if dtype == np.uint16 and suffix == ".png" else 8
+            write_image(
+                target,
+                out,
+                bit_depth=depth,
+                icc_profile=image.icc_profile,
+                exif=image.exif,
+            )
+
+        sink.put(job(save))
+
+    def upscale_file(
+        self,
+        source: str | os.PathLike,
+        target: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        on_tile: Callable[[], None] | None = None,
+    ) -> Path:
+        """Read, upscale and write one file (PNG output streamed to disk)."""
+        image = read_image(source)
+        return self.write(image, target, overwrite=overwrite, on_tile=on_tile)()
+
+    # ----------------------------------------------------------------------- convenience
+
+    def __call__(self, image: Any) -> Any:
+        """Upscale a tensor, a NumPy array, a PIL image, a ``LoadedImage`` or an image file.
+
+        Tensors give tensors (float, unclamped), arrays give arrays of the same dtype and
+        layout, PIL images give PIL images, files and ``LoadedImage`` give a ``LoadedImage``.
+        """
+        if isinstance(image, torch.Tensor):
+            return self.upscale_tensor(image)
+        if isinstance(image, LoadedImage):
+            return self.upscale_image(image)
+        if isinstance(image, (str, os.PathLike)):
+            return self.upscale_image(read_image(image))
+        if isinstance(image, np.ndarray):
+            return self.upscale_array(image)
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - Pillow is a dependency
+            Image = None
+        if Image is not None and isinstance(image, Image.Image):
+            from srkit.image.io import image_from_array
+
+            loaded = image_from_array(np.asarray(image.convert(_pil_mode(image))))
+            result = self.upscale_image(loaded)
+            arr = result.pixels
+            if result.alpha is not None:
+                arr = np.concatenate([arr, result.alpha[:, :, None]], axis=2)
+            return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+        raise TypeError(f"cannot upscale a {type(image).__name__}")
+
+
+def _pil_mode(image: Any) -> str:
+    if image.mode in ("L", "LA", "RGB", "RGBA"):
+        return image.mode
+    if image.mode in ("1", "I", "I;16"):
+        return "L"
+    return "RGBA" if "A" in image.mode or "transparency" in image.info else "RGB"
+
+
+def upscale(image: Any, model: ModelSpec | None = None, **options: Any) -> Any:
+    """Upscale one image with ``model`` (see :class:`Upscaler` for the options and types)."""
+    return Upscaler(model, **options)(image)

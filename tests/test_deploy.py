@@ -1,0 +1,142 @@
+"""srkit.deploy: every backend matches torch fp32; export, int8, speed table, clear errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from srkit.archs import build, get_spec
+from srkit.archs.adapter import NetworkModel
+from srkit.deploy import DeployError, available_backends, export, export_onnx, prepare
+from srkit.infer import Upscaler
+from srkit.models import InterpolationModel
+
+
+def tiny(arch: str = "edsr_baseline", scale: int = 2) -> NetworkModel:
+    torch.manual_seed(0)
+    options = {"edsr_baseline": {"blocks": 1, "features": 8}, "espcn": {"n1": 8, "n2": 4}}[arch]
+    net = build(arch, scale=scale, **options)
+    return NetworkModel(net, scale, get_spec(arch).convention, f"tiny_{arch}", info={"arch": arch})
+
+
+FP32_BACKENDS = ["torch-cl", "onnxruntime", "openvino"]
+
+
+def _need(backend: str) -> None:
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+
+
+@pytest.mark.parametrize("arch", ["edsr_baseline", "espcn"])
+@pytest.mark.parametrize("backend", FP32_BACKENDS)
+def test_fp32_backends_match_torch(backend: str, arch: str, tmp_path: Path) -> None:
+    _need(backend)
+    model = tiny(arch)
+    x = torch.rand(1, 3, 23, 31)
+    deployed = prepare(model, backend, "fp32", cache=tmp_path)
+    assert deployed.scale == model.scale
+    for shape in ((1, 3, 23, 31), (2, 3, 17, 12)):  # dynamic sizes and batch
+        x = torch.rand(*shape)
+        out = deployed(x)
+        assert out.shape == model(x).shape
+        assert float((out - model(x)).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("backend", "precision", "tolerance"),
+    [
+        ("torch", "bf16", 0.03),
+        ("openvino", "bf16", 0.03),
+        ("onnxruntime", "int8", 0.08),
+        ("openvino", "int8", 0.08),
+    ],
+)
+def test_reduced_precisions_run_close(backend, precision, tolerance, tmp_path: Path) -> None:
+    _need(backend)
+    model = tiny()
+    x = torch.rand(1, 3, 20, 20)
+    deployed = prepare(model, backend, precision, cache=tmp_path)
+    diff = float((deployed(x) - model(x)).abs().max())
+    assert 0 < diff < tolerance  # really reduced (not silently fp32), still the same model
+
+
+def test_onnx_export_has_dynamic_sizes_and_metadata(tmp_path: Path) -> None:
+    _need("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    model = tiny("espcn", scale=3)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["srkit.scale"] == "3" and meta["srkit.channels"] == "y"
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["n", 1, "h", "w"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h, w in ((9, 14), (40, 21)):
+        y = torch.rand(1, 1, h, w)
+        got = session.run(None, {"lr": y.numpy()})[0]
+        assert got.shape == (1, 1, 3 * h, 3 * w)
+        np.testing.assert_allclose(got, model.run_net(y).numpy(), atol=1e-4)
+
+
+def test_export_int8_and_openvino_files(tmp_path: Path) -> None:
+    _need("openvino")
+    _need("onnxruntime")
+    model = tiny()
+    q = export(model, tmp_path / "q.onnx", "onnx", int8=True)
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(q)).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    xml = export(model, tmp_path / "ov" / "m.xml", "openvino")
+    assert xml.is_file() and xml.with_suffix(".bin").is_file()
+    from srkit.deploy.runtimes import OpenVINOModule
+
+    module = OpenVINOModule(xml)
+    y = torch.rand(1, 3, 13, 11)
+    torch.testing.assert_close(module(y), model.run_net(y), atol=1e-4, rtol=0)
+
+
+def test_upscaler_on_other_backend_tiles_like_torch(tmp_path: Path) -> None:
+    _need("onnxruntime")
+    x = torch.rand(1, 3, 30, 26)
+    ref = Upscaler(tiny(), tile=0).upscale_tensor(x)
+    up = Upscaler(tiny(), tile=12, overlap=12, backend="onnxruntime", cache_dir=tmp_path)
+    torch.testing.assert_close(up.upscale_tensor(x), ref, atol=1e-4, rtol=0)
+
+
+def test_clear_errors(monkeypatch) -> None:
+    with pytest.raises(DeployError, match="not int8|runs fp32, bf16"):
+        prepare(tiny(), "torch", "int8")
+    with pytest.raises(DeployError, match="unknown backend"):
+        prepare(tiny(), "tensorrt", "fp32")
+    with pytest.raises(DeployError, match="weight file"):
+        prepare(InterpolationModel("bicubic", 2), "onnxruntime", "fp32")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    from srkit.deploy.runtimes import OrtModule
+
+    with pytest.raises(DeployError, match=r"pip install 'srkit\[deploy\]'"):
+        OrtModule("missing.onnx")
+
+
+def test_speed_table_json(tmp_path: Path) -> None:
+    from srkit.deploy.speed import measure, write_json
+
+    combos = [("torch", "fp32"), ("torch-cl", "fp32"), ("torch", "bf16"), ("nope", "fp32")]
+    results = measure(tiny(), size=32, combos=combos, min_time=0.05, psnr=True)
+    assert [(r.backend, r.precision) for r in results] == combos[:3]
+    assert results[0].ratio_vs_eager_fp32 == 1.0
+    for r in results:
+        assert r.error is None and r.mp_per_s > 0 and 5 < r.set5_psnr < 60
+    assert results[1].max_abs_vs_fp32 < 1e-4
+    write_json(results, tmp_path / "s.json")
+    data = json.loads((tmp_path / "s.json").read_text())
+    row = data["results"][0]
+    assert {"backend", "precision", "mp_per_s", "ratio_vs_eager_fp32", "set5_psnr"} <= set(row)
+    assert isinstance(row["mp_per_s"], float) and isinstance(row["set5_psnr"], float)
