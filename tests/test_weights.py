@@ -291,3 +291,27 @@ def test_non_tensor_container_is_explained(tmp_path) -> None:
     torch.save({"epoch": 3, "optimizer": {"lr": 0.1}}, tmp_path / "ckpt.pth")
     with pytest.raises(WeightsError, match="expected a dict of tensors.*found keys epoch"):
         load(tmp_path / "ckpt.pth")
+
+
+def test_foreign_safetensors_without_manifest_is_detected(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    net = _seeded("rlfn", 4, blocks=1, features=48, esa_channels=4)
+    save_file(_official_rlfn(net), str(tmp_path / "rlfn_s.safetensors"))
+    model = load(tmp_path / "rlfn_s.safetensors")
+    assert model.info["arch"] == "rlfn_s" and model.scale == 4
+    _same_outputs(model.net, net, scale_255=True)
+
+
+def test_plain_srkit_state_dict_loads_with_arch_override(tmp_path) -> None:
+    net = _seeded("vdsr", 3, depth=3, features=8)
+    torch.save(net.state_dict(), tmp_path / "vdsr.pth")
+    with pytest.raises(WeightsError, match="no known architecture"):
+        load(tmp_path / "vdsr.pth")
+    with pytest.raises(WeightsError, match="do not fit"):  # default depth 20 != 3
+        load(tmp_path / "vdsr.pth", arch="vdsr", scale=3)
+
+
+def test_srkit_has_no_other_lazy_attributes() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = srkit.nope

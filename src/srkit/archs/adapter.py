@@ -32,9 +32,7 @@ class NetworkModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.net = self.net.to(self.device).eval()
-        for p in self.net.parameters():
-            p.requires_grad_(False)
+        self.net = self.net.to(self.device).eval()  # calls run under torch.inference_mode
 
     def _mean(self, like: torch.Tensor) -> torch.Tensor | None:
         if self.convention.mean is None:
