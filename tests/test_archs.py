@@ -14,11 +14,11 @@ from srkit.archs.catalog import catalog_rows, count_macs
 # means the paper counts convolution weights only (no biases / PReLU slopes), as SRCNN and FSRCNN
 # do; everything else is sum(p.numel()).
 PUBLISHED = {
-    # Dong et al., TPAMI 2016, Sec. 4.3 (filter size): 9-5-5 (n1=64, n2=32) = 57,184.
+    # Dong et al., TPAMI 2016, filter-size study: 9-5-5 (n1=64, n2=32) = 57,184.
     ("srcnn", 3): (57_184, "weights"),
-    # Dong et al., ECCV 2016, Sec. 3.3: FSRCNN(56, 12, 4) = 12,464.
+    # Dong et al., ECCV 2016, complexity analysis: FSRCNN(56, 12, 4) = 12,464.
     ("fsrcnn", 3): (12_464, "weights"),
-    # Shi et al., CVPR 2016, Sec. 3.1 layer configuration (5x5x64, 3x3x32, 3x3x9) at x3; the
+    # Shi et al., CVPR 2016, layer configuration (5x5x64, 3x3x32, 3x3x9) at x3; the
     # paper prints no total, this is that configuration's weight count.
     ("espcn", 3): (22_624, "weights"),
     # VDSR 665K and DRCN 1,775K: the DRRN (Tai et al., CVPR 2017) and MS-LapSRN (Lai et al.,
@@ -103,7 +103,7 @@ def test_param_count_matches_paper(name: str, scale: int) -> None:
 
 
 def test_srcnn_param_variants_match_paper() -> None:
-    # TPAMI 2016 Sec. 4.3: 9-1-5 -> 8,032, 9-3-5 -> 24,416, 9-5-5 -> 57,184 weights.
+    # TPAMI 2016 filter-size study: 9-1-5 -> 8,032, 9-3-5 -> 24,416, 9-5-5 -> 57,184 weights.
     for f2, expected in ((1, 8_032), (3, 24_416), (5, 57_184)):
         assert count_params(build("srcnn", scale=3, f2=f2), "weights") == expected
 

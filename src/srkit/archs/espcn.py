@@ -3,7 +3,7 @@ and Video Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Net
 CVPR 2016 (arXiv:1609.05158).
 
 Three layers in LR space on the Y channel, (f1, n1) = (5, 64), (f2, n2) = (3, 32), f3 = 3 with
-``scale^2`` output channels, tanh activations (paper Sec. 3.1), then a periodic shuffle
+``scale^2`` output channels, tanh activations (as in the paper), then a periodic shuffle
 (pixel shuffle) to HR.
 """
 

@@ -3,7 +3,7 @@ ECCV 2016 (arXiv:1608.00367).
 
 Works on the LR Y channel: feature extraction Conv(5, d), shrinking Conv(1, s), m mapping layers
 Conv(3, s), expanding Conv(1, d), each followed by a PReLU, then a 9 x 9 deconvolution with
-stride ``scale``. FSRCNN(56, 12, 4) has 12,464 weights (paper Sec. 3.3 / Table 1 formula
+stride ``scale``. FSRCNN(56, 12, 4) has 12,464 weights (the paper's complexity formula
 ``d(25 + s + 81) + s(d + 9 m s)``; biases and PReLU slopes not counted).
 """
 

@@ -42,7 +42,7 @@ _SPECS = [
         ),
         published_params={3: 57_184},
         params_counted="weights",
-        params_source="SRCNN TPAMI paper, Sec. 4.3 (filter sizes): 9-5-5 has 57,184 parameters "
+        params_source="SRCNN TPAMI paper, filter-size study: 9-5-5 has 57,184 parameters "
         "(9-1-5: 8,032; 9-3-5: 24,416), weights only",
         description="3-layer CNN on the bicubic-upscaled Y channel (9-5-5)",
     ),
@@ -61,7 +61,7 @@ _SPECS = [
         ),
         published_params={3: 12_464},
         params_counted="weights",
-        params_source="FSRCNN paper, Sec. 3.3 / Table 1: FSRCNN(56,12,4) has 12,464 parameters "
+        params_source="FSRCNN paper, complexity analysis: FSRCNN(56,12,4) has 12,464 parameters "
         "(weights only, biases and PReLU slopes excluded)",
         description="hourglass CNN in LR space with a deconvolution output (d=56, s=12, m=4)",
     ),
@@ -81,7 +81,7 @@ _SPECS = [
         ),
         published_params={3: 22_624},
         params_counted="weights",
-        params_source="ESPCN paper Sec. 3.1 gives the layers (5x5x64, 3x3x32, 3x3x r^2) but no "
+        params_source="ESPCN paper gives the layers (5x5x64, 3x3x32, 3x3x r^2) but no "
         "total; 22,624 weights at x3 is that configuration's count (no independent figure)",
         description="3-layer CNN in LR space with a sub-pixel (pixel-shuffle) output, tanh",
     ),
@@ -214,7 +214,7 @@ _SPECS = [
         ),
         published_params={2: 40_700_000, 3: 43_700_000, 4: 43_100_000},
         params_source="EDSR-PyTorch README model table: EDSR x2 40.7M, x3 43.7M, x4 43.1M "
-        "(paper Table 1: 43M)",
+        "(paper: 43M)",
         description="EDSR: 32 residual blocks, 256 features, residual scaling 0.1",
     ),
     ArchSpec(
@@ -284,7 +284,7 @@ _SPECS = [
             "https://arxiv.org/abs/1909.11856",
         ),
         published_params={2: 694_000, 3: 703_000, 4: 715_000},
-        params_source="IMDN paper, Table 4 (comparison with lightweight models): "
+        params_source="IMDN paper, comparison with lightweight models: "
         "694K / 703K / 715K for x2 / x3 / x4",
         description="6 information multi-distillation blocks with contrast-aware attention",
     ),
@@ -339,7 +339,7 @@ _SPECS = [
             "https://arxiv.org/abs/1803.08664",
         ),
         published_params={2: 412_000, 3: 412_000, 4: 412_000},
-        params_source="CARN paper, Table 5 / Fig. 1: CARN-M 412K (one multi-scale model)",
+        params_source="CARN paper, model comparison: CARN-M 412K (one multi-scale model)",
         description="mobile CARN: shared efficient residual blocks, group conv 4, multi-scale",
     ),
 ]

@@ -3,7 +3,7 @@ IEEE TPAMI 38(2), 2016 (arXiv:1501.00092); first version ECCV 2014.
 
 Three layers on the bicubic-upscaled Y channel: patch extraction (f1 x f1, n1 filters), non-linear
 mapping (f2 x f2, n2 filters), reconstruction (f3 x f3). The TPAMI paper's best trade-off is
-9-5-5 with n1 = 64, n2 = 32: 57,184 weights (Sec. 4.3, the 9-1-5 base network has 8,032).
+9-5-5 with n1 = 64, n2 = 32: 57,184 weights (filter-size study; the 9-1-5 base network has 8,032).
 The paper uses valid convolutions (the output shrinks by f1 + f2 + f3 - 3 pixels); srkit pads
 ('same') so that every model maps LR -> SR at exactly ``scale`` times the input size.
 """
