@@ -3,7 +3,8 @@ Adversarial Network", CVPR 2017 (arXiv:1609.04802); the SRGAN generator.
 
 9 x 9 head convolution (64 filters) + PReLU; 16 residual blocks (conv-BN-PReLU-conv-BN + skip);
 conv-BN with a long skip; pixel-shuffle upsampling blocks (conv to 256 maps, shuffle x2, PReLU;
-two for x4); 9 x 9 output convolution. RGB in [0, 1]. About 1.5M parameters at x4.
+two for x4); 9 x 9 output convolution. RGB in [0, 1] in and out (the paper scales its HR
+targets to [-1, 1]; srkit keeps [0, 1]). About 1.5M parameters at x4.
 """
 
 from __future__ import annotations
