@@ -144,6 +144,81 @@ def bench(
 @app.command(
     epilog=(
         "Examples:\n\n"
+        "  srkit train configs/espcn_x3.yaml --iters 1500\n\n"
+        "  srkit train configs/edsr_baseline_x4.yaml --out runs/edsr --resume "
+        "--set data.batch_size=8 --set train.precision=bf16\n\n"
+        "  torchrun --nproc_per_node=2 -m srkit.cli train configs/espcn_x3.yaml"
+    )
+)
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (see configs/).")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: runs/<name>).")
+    ] = None,
+    iters: Annotated[
+        int | None, typer.Option(help="Override train.iters; the schedule follows.")
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Write OUT/last.ckpt every N iterations.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUT/last.ckpt (bit-exact).")
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key: --set train.optimizer.lr=2e-4."),
+    ] = None,
+) -> None:
+    """Train a model from one YAML experiment file; exports OUT/<name>.safetensors + .json."""
+    from srkit.config import ConfigError
+    from srkit.train.config import load_experiment
+    from srkit.train.trainer import train as run_training
+
+    try:
+        experiment = load_experiment(config, overrides=set_ or [], iters=iters)
+    except ConfigError as error:
+        _fail(f"{config}: {error}")
+    out_dir = out_dir or Path("runs") / experiment.name
+    result = run_training(experiment, out_dir, resume=resume, checkpoint_every=checkpoint_every)
+    if result.validation:
+        last = result.validation[-1]["val"]
+        summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in last.items())
+        out.print(f"validation at iteration {result.iterations}: {summary}")
+    out.print(f"model: {result.model_path} ({result.seconds / 60:.1f} min)")
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  srkit prepare ~/DIV2K/DIV2K_train_HR data/div2k_sub --size 480 --stride 240\n\n"
+        "  srkit prepare $SRKIT_DATA/sr/train/T91 data/t91.h5 --lr-scale 3"
+    )
+)
+def prepare(
+    source: Annotated[str, typer.Argument(help="Folder, glob, zip, list file or HDF5.")],
+    output: Annotated[Path, typer.Argument(help="Output folder, or a .h5 file.")],
+    size: Annotated[int, typer.Option(help="Sub-image side; 0 keeps whole images.")] = 0,
+    stride: Annotated[int, typer.Option(help="Step between sub-images.")] = 0,
+    lr_scale: Annotated[
+        int | None, typer.Option(help="HDF5 only: also store MATLAB-bicubic LR at this scale.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT.")] = False,
+) -> None:
+    """Cut images into sub-images and/or pack them into HDF5 for training."""
+    from srkit.train.prepare import prepare as run_prepare
+
+    try:
+        count = run_prepare(
+            source, output, size=size, stride=stride, lr_scale=lr_scale, overwrite=overwrite
+        )
+    except (ValueError, FileExistsError, FileNotFoundError, ImportError) as error:
+        _fail(str(error))
+    out.print(f"wrote {count} images to {output}")
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
         "  srkit upscale photo.png -o photo_x4.png --model rlfn_x4.pth\n\n"
         "  srkit upscale shots/ more/*.jpg album.zip -o out/ --model model.safetensors "
         "--recursive --format png --tile 256 --backend openvino --precision int8 --calib shots/"

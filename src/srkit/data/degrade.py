@@ -1,0 +1,307 @@
+"""Degradation pipelines that make LR training/evaluation inputs from HR images.
+
+A pipeline is a list of steps, each a typed dataclass read from YAML, applied to a batch
+``(N, C, H, W)`` of floats in ``[0, 1]``. Exactly one step changes the size (``resize``, by
+``1 / scale``); if none is given, MATLAB bicubic is used, the standard SR protocol. Random
+parameters are drawn per sample from a ``numpy.random.Generator`` the caller seeds, so the
+same seed gives the same LR everywhere (training workers, evaluation, tests).
+
+Example (``real.yaml``)::
+
+    order: random          # shuffle the steps per sample (resize stays where it is)
+    steps:
+      - {type: gaussian_blur, sigma: [0.2, 2.0], anisotropic: true}
+      - {type: resize, method: bicubic}
+      - {type: gaussian_noise, sigma: [1, 15]}
+      - {type: jpeg, quality: [40, 95]}
+
+Kinds: ``resize`` (``bicubic`` = MATLAB, ``pil_bicubic``, ``opencv_bicubic``, ``bilinear``,
+``nearest``), ``gaussian_blur`` (isotropic or anisotropic), ``motion_blur``, ``gaussian_noise``,
+``poisson_noise``, ``jpeg``. The output is rounded to 8-bit levels (``quantize: true``), as if the
+LR had been saved to PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from srkit.config import ConfigError, from_dict, load_yaml
+from srkit.image.resize import METHODS, resize
+
+Range = float | list[float]
+
+
+def _draw(value: Range, rng: np.random.Generator, where: str) -> float:
+    """A fixed number, or a uniform draw from ``[low, high]``."""
+    if isinstance(value, int | float):
+        return float(value)
+    if len(value) != 2 or value[0] > value[1]:
+        raise ConfigError(f"{where}: a range is [low, high], got {value!r}")
+    return float(rng.uniform(value[0], value[1]))
+
+
+def _check_range(value: Range, where: str, low: float = 0.0) -> None:
+    values = [value] if isinstance(value, int | float) else list(value)
+    if not isinstance(value, int | float) and (len(values) != 2 or values[0] > values[1]):
+        raise ValueError(f"{where}: a range is [low, high], got {value!r}")
+    if any(v < low for v in values):
+        raise ValueError(f"{where}: values must be >= {low}, got {value!r}")
+
+
+@dataclass
+class ResizeStep:
+    type: Literal["resize"] = "resize"
+    method: str = "bicubic"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"resize.method must be one of {', '.join(METHODS)}")
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
+        height, width = x.shape[-2] // scale, x.shape[-1] // scale
+        if self.method == "pil_bicubic":  # Pillow works on 8-bit planes, like saved images
+            as_uint8 = torch.floor(x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+            return resize(as_uint8, size=(height, width), method=self.method).float() / 255
+        return resize(x, size=(height, width), method=self.method)
+
+
+def _gaussian_kernel(sigma_x: float, sigma_y: float, theta: float, size: int) -> torch.Tensor:
+    half = (size - 1) / 2
+    coords = torch.arange(size, dtype=torch.float64) - half
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    cos, sin = math.cos(theta), math.sin(theta)
+    u = cos * xx + sin * yy
+    v = -sin * xx + cos * yy
+    kernel = torch.exp(-0.5 * ((u / sigma_x) ** 2 + (v / sigma_y) ** 2))
+    return kernel / kernel.sum()
+
+
+def _convolve(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Same-size filtering with reflected borders, one kernel for all channels."""
+    channels = x.shape[1]
+    pad = kernel.shape[-1] // 2
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    weight = kernel.to(x.dtype).expand(channels, 1, *kernel.shape)
+    return F.conv2d(padded, weight, groups=channels)
+
+
+@dataclass
+class GaussianBlurStep:
+    type: Literal["gaussian_blur"] = "gaussian_blur"
+    sigma: Range = 1.0
+    anisotropic: bool = False  # then sigma is drawn per axis and rotated by a random angle
+    kernel_size: int = 21
+
+    def __post_init__(self) -> None:
+        _check_range(self.sigma, "gaussian_blur.sigma", low=1e-3)
+        if self.kernel_size < 3 or self.kernel_size % 2 == 0:
+            raise ValueError("gaussian_blur.kernel_size must be odd and >= 3")
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
+        sigma_x = _draw(self.sigma, rng, "sigma")
+        if self.anisotropic:
+            sigma_y = _draw(self.sigma, rng, "sigma")
+            theta = float(rng.uniform(0, math.pi))
+        else:
+            sigma_y, theta = sigma_x, 0.0
+        return _convolve(x, _gaussian_kernel(sigma_x, sigma_y, theta, self.kernel_size))
+
+
+@dataclass
+class MotionBlurStep:
+    type: Literal["motion_blur"] = "motion_blur"
+    length: Range = field(default_factory=lambda: [3.0, 9.0])  # pixels
+    angle: Range = field(default_factory=lambda: [0.0, 180.0])  # degrees
+
+    def __post_init__(self) -> None:
+        _check_range(self.length, "motion_blur.length", low=1.0)
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
+        length = _draw(self.length, rng, "length")
+        angle = math.radians(_draw(self.angle, rng, "angle"))
+        size = int(math.ceil(length)) | 1
+        half = (size - 1) / 2
+        kernel = torch.zeros(size, size, dtype=torch.float64)
+        # a line segment of the given length, drawn with sub-pixel samples
+        for t in np.linspace(-length / 2, length / 2, num=4 * size):
+            col = half + t * math.cos(angle)
+            row = half - t * math.sin(angle)
+            r0, c0 = int(math.floor(row)), int(math.floor(col))
+            for rr, cc in ((r0, c0), (r0 + 1, c0), (r0, c0 + 1), (r0 + 1, c0 + 1)):
+                if 0 <= rr < size and 0 <= cc < size:
+                    weight = (1 - abs(row - rr)) * (1 - abs(col - cc))
+                    kernel[rr, cc] += max(weight, 0.0)
+        return _convolve(x, kernel / kernel.sum())
+
+
+@dataclass
+class GaussianNoiseStep:
+    type: Literal["gaussian_noise"] = "gaussian_noise"
+    sigma: Range = 5.0  # in 8-bit levels (0..255)
+    gray: bool = False  # the same noise on every channel
+
+    def __post_init__(self) -> None:
+        _check_range(self.sigma, "gaussian_noise.sigma")
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
+        sigma = _draw(self.sigma, rng, "sigma") / 255.0
+        shape = (x.shape[0], 1, *x.shape[2:]) if self.gray else tuple(x.shape)
+        noise = torch.from_numpy(rng.standard_normal(shape)).to(x.dtype)
+        return x + sigma * noise
+
+
+@dataclass
+class PoissonNoiseStep:
+    type: Literal["poisson_noise"] = "poisson_noise"
+    peak: Range = field(default_factory=lambda: [50.0, 500.0])  # photons at white
+
+    def __post_init__(self) -> None:
+        _check_range(self.peak, "poisson_noise.peak", low=1.0)
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
+        peak = _draw(self.peak, rng, "peak")
+        counts = rng.poisson(np.clip(x.detach().cpu().numpy(), 0, 1) * peak)
+        return torch.from_numpy(counts / peak).to(x.dtype)
+
+
+@dataclass
+class JpegStep:
+    type: Literal["jpeg"] = "jpeg"
+    quality: Range = 75.0
+
+    def __post_init__(self) -> None:
+        _check_range(self.quality, "jpeg.quality", low=1.0)
+        values = [self.quality] if isinstance(self.quality, int | float) else self.quality
+        if max(values) > 100:
+            raise ValueError("jpeg.quality must be in 1..100")
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
+        from PIL import Image
+
+        quality = int(round(_draw(self.quality, rng, "quality")))
+        out = torch.empty_like(x)
+        for i, image in enumerate(x):
+            array = torch.floor(image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+            array = array.permute(1, 2, 0).cpu().numpy()
+            mode = "L" if array.shape[2] == 1 else "RGB"
+            buffer = io.BytesIO()
+            Image.fromarray(array.squeeze(2) if mode == "L" else array, mode=mode).save(
+                buffer, format="JPEG", quality=quality
+            )
+            decoded = np.asarray(Image.open(buffer).convert(mode), dtype=np.float32) / 255.0
+            decoded = decoded[..., None] if mode == "L" else decoded
+            out[i] = torch.from_numpy(decoded).permute(2, 0, 1).to(x.dtype)
+        return out
+
+
+Step = (
+    ResizeStep | GaussianBlurStep | MotionBlurStep | GaussianNoiseStep | PoissonNoiseStep | JpegStep
+)
+STEP_TYPES: dict[str, type] = {
+    "resize": ResizeStep,
+    "gaussian_blur": GaussianBlurStep,
+    "motion_blur": MotionBlurStep,
+    "gaussian_noise": GaussianNoiseStep,
+    "poisson_noise": PoissonNoiseStep,
+    "jpeg": JpegStep,
+}
+
+
+@dataclass
+class DegradationConfig:
+    steps: list[dict] = field(default_factory=list)
+    order: Literal["fixed", "random"] = "fixed"
+    quantize: bool = True
+
+
+class Degradation:
+    """HR ``(N, C, H, W)`` in [0, 1] -> LR ``(N, C, H/s, W/s)`` in [0, 1], seeded per call."""
+
+    def __init__(
+        self, steps: list | None = None, order: str = "fixed", quantize: bool = True
+    ) -> None:
+        steps = list(steps or [])
+        resizes = [s for s in steps if isinstance(s, ResizeStep)]
+        if len(resizes) > 1:
+            raise ConfigError("a degradation has at most one resize step")
+        if not resizes:
+            steps.append(ResizeStep())
+        self.steps = steps
+        self.order = order
+        self.quantize = quantize
+
+    @classmethod
+    def from_config(cls, config: DegradationConfig) -> Degradation:
+        steps = []
+        for index, raw in enumerate(config.steps):
+            where = f"degradation.steps[{index}]"
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            if kind not in STEP_TYPES:
+                raise ConfigError(f"{where}.type: expected one of {', '.join(STEP_TYPES)}")
+            steps.append(from_dict(STEP_TYPES[kind], raw, where=where))
+        return cls(steps, config.order, config.quantize)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Degradation:
+        return cls.from_config(from_dict(DegradationConfig, load_yaml(path), where="degradation"))
+
+    @property
+    def is_default(self) -> bool:
+        only = self.steps[0] if len(self.steps) == 1 else None
+        return isinstance(only, ResizeStep) and only.method == "bicubic" and self.quantize
+
+    def _ordered(self, rng: np.random.Generator) -> list:
+        if self.order != "random":
+            return self.steps
+        others = [s for s in self.steps if not isinstance(s, ResizeStep)]
+        position = next(i for i, s in enumerate(self.steps) if isinstance(s, ResizeStep))
+        shuffled = [others[i] for i in rng.permutation(len(others))]
+        return [*shuffled[:position], self.steps[position], *shuffled[position:]]
+
+    def __call__(
+        self, hr: torch.Tensor, scale: int, rng: np.random.Generator | int
+    ) -> torch.Tensor:
+        if hr.dim() != 4:
+            raise ValueError(f"expected (N, C, H, W), got {tuple(hr.shape)}")
+        if hr.shape[-2] % scale or hr.shape[-1] % scale:
+            raise ValueError(f"HR size {tuple(hr.shape[-2:])} is not a multiple of {scale}")
+        if not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
+        if self.is_default:  # the whole batch at once
+            return self._finish(resize(hr, size=_lr_size(hr, scale)))
+        outputs = []
+        for sample in hr.split(1):  # parameters are drawn per sample
+            x = sample
+            for step in self._ordered(rng):
+                x = step.apply(x, rng, scale)
+            outputs.append(x)
+        return self._finish(torch.cat(outputs))
+
+    def _finish(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clamp(0, 1)
+        return torch.floor(x * 255 + 0.5) / 255 if self.quantize else x
+
+
+def _lr_size(hr: torch.Tensor, scale: int) -> tuple[int, int]:
+    return hr.shape[-2] // scale, hr.shape[-1] // scale
+
+
+def bench_degradation(degradation: Degradation, seed: int = 0):
+    """Adapt a pipeline to ``srkit bench``: uint8 HR -> uint8 LR, the same for every run."""
+    counter = {"image": 0}
+
+    def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
+        rng = np.random.default_rng([seed, counter["image"]])
+        counter["image"] += 1
+        lr = degradation(hr.to(torch.float64) / 255.0, scale, rng)
+        return torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+    return degrade

@@ -1,0 +1,175 @@
+"""The training experiment, one YAML file each (``configs/<arch>_x<scale>.yaml``).
+
+Every key is typed; unknown keys and wrong types are errors before any work starts. Paths may use
+``${SRKIT_DATA}`` (default: ``../shared/data`` beside the repository) and ``${SRKIT_SET5}`` (the
+bundled Set5).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from srkit.config import ConfigError, from_dict, load_yaml, set_by_path
+from srkit.losses import LossTerm
+
+
+@dataclass
+class DataConfig:
+    train: list[str]  # folders, zips, globs, list files or HDF5 of HR images
+    lr_patch: int = 24  # LR crop side; the HR crop is lr_patch * scale
+    batch_size: int = 16  # global batch (split across DDP ranks)
+    flip: bool = True
+    rot90: bool = True
+    degradation: str | dict | None = None  # YAML file or inline mapping; None: MATLAB bicubic
+    workers: int = 1
+    min_size: int = 0  # ignore images smaller than this (after the crop check)
+
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError("data.train needs at least one source")
+        if self.lr_patch < 4 or self.batch_size < 1 or self.workers < 0:
+            raise ValueError("data: lr_patch >= 4, batch_size >= 1 and workers >= 0 are required")
+
+
+@dataclass
+class ValConfig:
+    data: list[str] = field(default_factory=lambda: ["${SRKIT_SET5}"])
+    every: int = 500  # iterations; 0 disables
+    convention: Literal["modern", "legacy"] = "modern"
+
+
+@dataclass
+class OptimizerConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule. Milestones and step sizes are in iterations of ``train.iters``;
+    when ``--iters`` changes the length they are scaled with it."""
+
+    name: Literal["constant", "step", "multistep", "cosine"] = "constant"
+    step_size: int = 0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.5
+    warmup: int = 0  # linear warm-up iterations
+    min_lr: float = 0.0  # cosine floor
+
+
+@dataclass
+class InitConfig:
+    """Weight transfer (e.g. x2 -> x4): copy tensors whose names and shapes match."""
+
+    path: str
+    strict: bool = False
+
+
+@dataclass
+class TeacherConfig:
+    """Knowledge distillation: loss = (1 - weight) * loss(sr, hr) + weight * loss(sr, teacher)."""
+
+    model: str  # any weight file srkit.load reads
+    weight: float = 0.5
+    arch: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"teacher.weight must be in [0, 1], got {self.weight}")
+
+
+@dataclass
+class TrainConfig:
+    iters: int = 1000
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    grad_clip: float | None = None  # max global grad norm (VDSR)
+    ema: float | None = None  # decay, e.g. 0.999; validation and export use the EMA weights
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    arch: str
+    scale: int
+    data: DataConfig
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    val: ValConfig = field(default_factory=ValConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    losses: list[LossTerm] = field(default_factory=lambda: [LossTerm("l1")])
+    init: InitConfig | None = None
+    teacher: TeacherConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale < 1:
+            raise ValueError(f"scale must be >= 1, got {self.scale}")
+        if self.train.iters < 1:
+            raise ValueError("train.iters must be >= 1")
+
+
+def _default_env() -> dict[str, str]:
+    from srkit.data.builtin import bundled_set5
+
+    repo_guess = Path(__file__).resolve().parents[3]
+    return {
+        "SRKIT_DATA": str(repo_guess.parent / "shared" / "data"),
+        "SRKIT_SET5": str(bundled_set5()),
+    }
+
+
+def load_experiment(
+    path: str | Path, overrides: list[str] | None = None, iters: int | None = None
+) -> ExperimentConfig:
+    """Read, override (``key=value``) and check an experiment file."""
+    raw = load_yaml(path)
+    for assignment in overrides or []:
+        set_by_path(raw, assignment)
+    config = from_dict(ExperimentConfig, raw, env=_default_env())
+    if iters is not None:
+        apply_iters(config, iters)
+    check_paths(config)
+    return config
+
+
+def apply_iters(config: ExperimentConfig, iters: int) -> None:
+    """Change the run length; the schedule's milestones follow proportionally."""
+    if iters < 1:
+        raise ConfigError(f"--iters must be >= 1, got {iters}")
+    ratio = iters / config.train.iters
+    schedule = config.train.schedule
+    schedule.milestones = [max(1, round(m * ratio)) for m in schedule.milestones]
+    if schedule.step_size:
+        schedule.step_size = max(1, round(schedule.step_size * ratio))
+    schedule.warmup = round(schedule.warmup * ratio)
+    config.train.iters = iters
+
+
+def check_paths(config: ExperimentConfig) -> None:
+    """Missing data or weight files are reported before any work starts."""
+    import glob
+
+    def exists(spec: str) -> bool:
+        return os.path.exists(spec) or bool(glob.glob(spec))
+
+    for key, specs in (("data.train", config.data.train), ("val.data", config.val.data)):
+        for spec in specs:
+            if not exists(spec):
+                raise ConfigError(f"{key}: {spec} does not exist (set SRKIT_DATA?)")
+    if isinstance(config.data.degradation, str) and not exists(config.data.degradation):
+        raise ConfigError(f"data.degradation: {config.data.degradation} does not exist")
+    for key, part in (("init.path", config.init), ("teacher.model", config.teacher)):
+        if part is not None:
+            target = part.path if key == "init.path" else part.model
+            if not exists(target):
+                raise ConfigError(f"{key}: {target} does not exist")

@@ -1,0 +1,226 @@
+"""`srkit train`: learning, bit-exact resume after kill -9, DDP, config errors, transfer, KD."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from srkit.bench import evaluate_model
+from srkit.cli import app
+from srkit.config import ConfigError
+from srkit.data.builtin import bundled_set5
+from srkit.data.degrade import Degradation
+from srkit.models import resolve_model
+from srkit.train.config import load_experiment
+from srkit.train.data import BatchKeys, ImageCache, PatchDataset
+from srkit.train.prepare import prepare, window_starts
+from srkit.train.trainer import lr_factor, train
+
+SET5 = str(bundled_set5())
+
+
+def write_config(tmp_path: Path, **changes) -> Path:
+    """A tiny VDSR-style experiment on the bundled Set5 (its own training images)."""
+    config = {
+        "name": "tiny",
+        "arch": "vdsr",
+        "arch_options": {"depth": 4, "features": 16},
+        "scale": 2,
+        "seed": 3,
+        "data": {"train": [SET5], "lr_patch": 12, "batch_size": 8, "workers": 0},
+        "val": {"data": [SET5], "every": 0},
+        "train": {
+            "iters": 300,
+            "optimizer": {"name": "adam", "lr": 1e-3},
+            "schedule": {"name": "multistep", "milestones": [200], "gamma": 0.5},
+            "checkpoint_every": 100,
+            "log_every": 10,
+        },
+        "losses": [{"name": "l1"}],
+    }
+    for dotted, value in changes.items():
+        node = config
+        *parents, last = dotted.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tiny_run_beats_bicubic_on_its_training_images(tmp_path):
+    config = load_experiment(write_config(tmp_path))
+    result = train(config, tmp_path / "run", show_progress=False)
+    bicubic = evaluate_model(resolve_model("bicubic", 2), SET5, 2)
+    trained = evaluate_model(resolve_model(str(result.model_path), 2), SET5, 2)
+    assert trained.psnr > bicubic.psnr + 0.3, (trained.psnr, bicubic.psnr)
+    manifest = json.loads(result.model_path.with_suffix(".json").read_text())
+    assert manifest["arch"] == "vdsr" and manifest["scale"] == 2
+    assert manifest["training_recipe"]["iterations"] == 300
+    assert manifest["scores"]["validation"]["psnr"] == pytest.approx(trained.psnr, abs=1e-6)
+
+
+def _run_cli(args: list[str], env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "srkit.cli", *args], env=env, capture_output=True, text=True
+    )
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "tiny.safetensors"))
+
+
+def test_resume_after_kill_9_is_bit_exact(tmp_path):
+    config = write_config(
+        tmp_path, data__workers=1, train__iters=40, train__ema=0.9, train__checkpoint_every=20
+    )
+    straight = _run_cli(["train", str(config), "--out", str(tmp_path / "straight")])
+    assert straight.returncode == 0, straight.stderr
+    killed = _run_cli(
+        ["train", str(config), "--out", str(tmp_path / "split")], {"SRKIT_DEBUG_KILL_AT": "20"}
+    )
+    assert killed.returncode == -9  # SIGKILL right after the checkpoint at iteration 20
+    assert not (tmp_path / "split" / "tiny.safetensors").exists()
+    resumed = _run_cli(["train", str(config), "--out", str(tmp_path / "split"), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_ddp_two_processes_keep_identical_replicas(tmp_path):
+    config = write_config(tmp_path, train__iters=20, train__checkpoint_every=20)
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--master_port=29533", "-m", "srkit.cli", "train", str(config), "--out",
+               str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    check = [r for r in log if "replicas_identical" in r]
+    assert check and check[-1]["replicas_identical"] is True
+    assert any(r.get("world_size") == 2 for r in log)
+    # the global batch is split, not duplicated: the result follows a single-process run
+    single = train(load_experiment(config), tmp_path / "single", show_progress=False)
+    ddp_weights = _weights(out)
+    for key, value in load_file(str(single.model_path)).items():
+        torch.testing.assert_close(ddp_weights[key], value, atol=1e-4, rtol=0)
+
+
+def test_config_mistakes_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'data.batchsize'"):
+        load_experiment(write_config(tmp_path, data__batchsize=4))
+    with pytest.raises(ConfigError, match=r"train.optimizer.lr: expected a number"):
+        load_experiment(write_config(tmp_path, train__optimizer={"lr": "fast"}))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(write_config(tmp_path, data__train=[str(tmp_path / "nowhere")]))
+    with pytest.raises(ConfigError, match="missing required key 'arch'"):
+        path = tmp_path / "bad.yaml"
+        path.write_text("name: x\nscale: 2\ndata: {train: [.]}\n")
+        load_experiment(path)
+    bad = write_config(tmp_path, losses=[{"name": "perceptual9"}])
+    result = CliRunner().invoke(app, ["train", str(bad)])
+    assert result.exit_code == 1
+    assert "unknown loss 'perceptual9'" in result.output
+
+
+def test_overrides_and_iters_follow_the_schedule(tmp_path):
+    config = load_experiment(
+        write_config(tmp_path), overrides=["train.optimizer.lr=0.01", "seed=9"], iters=600
+    )
+    assert config.train.optimizer.lr == 0.01 and config.seed == 9
+    assert config.train.iters == 600 and config.train.schedule.milestones == [400]
+    factor = lr_factor(config.train.schedule, 600)
+    assert factor(399) == 1.0 and factor(400) == 0.5
+
+
+def test_cosine_and_warmup():
+    from srkit.train.config import ScheduleConfig
+
+    factor = lr_factor(ScheduleConfig(name="cosine", warmup=10), 110)
+    assert factor(0) == pytest.approx(0.1)
+    assert factor(10) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.5)
+    assert factor(109) < 0.01
+
+
+def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
+    source = train(
+        load_experiment(
+            write_config(tmp_path, arch="edsr_baseline",
+                         arch_options={"blocks": 1, "features": 8}, train__iters=2)
+        ),
+        tmp_path / "x2",
+        show_progress=False,
+    )  # fmt: skip
+    path = write_config(
+        tmp_path, arch="edsr_baseline", arch_options={"blocks": 1, "features": 8}, scale=4,
+        init={"path": str(source.model_path)}, train__iters=1, data__lr_patch=8,
+    )  # fmt: skip
+    result = train(load_experiment(path), tmp_path / "x4", show_progress=False)
+    log = [json.loads(line) for line in (result.out_dir / "log.jsonl").read_text().splitlines()]
+    transfer = next(r for r in log if "init" in r)
+    assert transfer["loaded"] > 0
+    assert any("upsampl" in s or "tail" in s for s in transfer["skipped"]), transfer["skipped"]
+
+
+def test_distillation_mixes_in_the_teacher(tmp_path):
+    teacher = train(load_experiment(write_config(tmp_path, train__iters=5)), tmp_path / "t",
+                    show_progress=False)  # fmt: skip
+    path = write_config(
+        tmp_path, teacher={"model": str(teacher.model_path), "weight": 0.5}, train__iters=10
+    )
+    result = train(load_experiment(path), tmp_path / "s", show_progress=False)
+    log = [json.loads(line) for line in (result.out_dir / "log.jsonl").read_text().splitlines()]
+    assert any("distill" in r for r in log)
+    manifest = json.loads(result.model_path.with_suffix(".json").read_text())
+    assert manifest["training_recipe"]["distilled_from"] == str(teacher.model_path)
+
+
+def test_samples_depend_only_on_seed_iteration_and_index():
+    cache = ImageCache.load([SET5], min_side=32, show_progress=False)
+    dataset = PatchDataset(cache, 2, 16, Degradation(), seed=1)
+    lr, hr = dataset[(5, 3)]
+    assert lr.shape == (3, 16, 16) and hr.shape == (3, 32, 32)
+    again_lr, again_hr = dataset[(5, 3)]
+    assert torch.equal(lr, again_lr) and torch.equal(hr, again_hr)
+    assert not torch.equal(hr, dataset[(5, 4)][1])
+    # two ranks split each global batch into disjoint halves
+    rank0 = list(BatchKeys(0, 2, 8, rank=0, world_size=2))
+    rank1 = list(BatchKeys(0, 2, 8, rank=1, world_size=2))
+    assert rank0[0] == [(0, j) for j in range(4)] and rank1[0] == [(0, j) for j in range(4, 8)]
+    assert list(BatchKeys(1, 3, 4))[0] == [(1, 0), (1, 1), (1, 2), (1, 3)]
+
+
+def test_prepare_sub_images_and_hdf5_give_the_same_batches(tmp_path):
+    assert window_starts(100, 40, 30) == [0, 30, 60]
+    assert window_starts(101, 40, 30) == [0, 30, 60, 61]
+    count = prepare(SET5, tmp_path / "crops", size=96, stride=64, show_progress=False)
+    assert count == len(list((tmp_path / "crops").glob("*.png"))) > 5
+    packed = tmp_path / "set5.h5"
+    assert prepare(SET5, packed, lr_scale=2, show_progress=False) == 5
+    folder = ImageCache.load([SET5], min_side=32, show_progress=False)
+    hdf5 = ImageCache.load([str(packed)], min_side=32, show_progress=False)
+    assert len(folder) == len(hdf5)
+    for a, b in zip(folder.images, hdf5.images, strict=True):
+        assert np.array_equal(a, b)
+    one = PatchDataset(folder, 2, 16, Degradation(), seed=0)
+    two = PatchDataset(hdf5, 2, 16, Degradation(), seed=0)
+    for key in [(0, 0), (7, 3), (100, 15)]:
+        assert torch.equal(one[key][0], two[key][0]) and torch.equal(one[key][1], two[key][1])
+    with pytest.raises(FileExistsError):
+        prepare(SET5, packed, show_progress=False)
