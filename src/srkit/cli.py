@@ -451,7 +451,7 @@ def speed(
                 r.precision,
                 f"{r.mp_per_s:.3f}",
                 f"{r.ratio_vs_eager_fp32:.2f}x",
-                f"{r.set5_psnr:.3f}",
+                f"{r.set5_psnr:.3f}" if r.set5_psnr == r.set5_psnr else "-",  # NaN: not scored
                 f"{r.max_abs_vs_fp32:.1e}",
             )
     out.print(table)
