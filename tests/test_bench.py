@@ -138,3 +138,17 @@ def test_every_command_has_help_with_an_example():
     result = CliRunner().invoke(app, ["bench", "--help"])
     assert result.exit_code == 0
     assert "srkit bench --model bicubic --scale 2 3 4" in result.output
+
+
+def test_bench_with_a_degradation_file(tmp_path):
+    spec = tmp_path / "jpeg.yaml"
+    spec.write_text("steps:\n  - {type: resize}\n  - {type: jpeg, quality: 10}\n")
+    json_path = tmp_path / "d.json"
+    args = ["bench", "--scale", "2", "--degradation", str(spec), "--json", str(json_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    degraded = json.loads(json_path.read_text())["results"][0]["psnr"]
+    assert degraded < MODERN[2][0] - 1.0  # JPEG q10 LR inputs cost bicubic well over 1 dB
+    spec.write_text("steps:\n  - {type: sharpen}\n")
+    failed = CliRunner().invoke(app, args)
+    assert failed.exit_code == 1 and "type" in failed.output

@@ -83,6 +83,10 @@ def bench(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Report unreadable images and go on.")
     ] = False,
+    degradation: Annotated[
+        Path | None,
+        typer.Option(help="Degradation YAML making the LR (default: MATLAB bicubic)."),
+    ] = None,
 ) -> None:
     """Evaluate a model on datasets and scales, exactly as SR papers do.
 
@@ -98,6 +102,15 @@ def bench(
     from srkit.image.io import ImageReadError
 
     datasets = data or [str(bundled_set5())]
+    options = {}
+    if degradation is not None:
+        from srkit.config import ConfigError
+        from srkit.data.degrade import Degradation, bench_degradation
+
+        try:
+            options["degradation"] = bench_degradation(Degradation.from_yaml(degradation))
+        except ConfigError as error:
+            _fail(f"{degradation}: {error}")
     scales = sorted(set(scale or [2, 3, 4]))
     if any(s < 1 for s in scales):
         _fail(f"scales must be positive integers, got {scales}")
@@ -125,6 +138,7 @@ def bench(
                 border=border,
                 skip_bad=skip_bad,
                 on_dataset=on_dataset,
+                **options,
                 on_image=lambda steps: progress.advance(tasks[-1], steps),
             )
     except (ImageReadError, ValueError, FileNotFoundError, NotADirectoryError) as error:

@@ -34,9 +34,15 @@ class DataConfig:
             raise ValueError("data: lr_patch >= 4, batch_size >= 1 and workers >= 0 are required")
 
 
+def _bundled_set5() -> list[str]:
+    from srkit.data.builtin import bundled_set5
+
+    return [str(bundled_set5())]
+
+
 @dataclass
 class ValConfig:
-    data: list[str] = field(default_factory=lambda: ["${SRKIT_SET5}"])
+    data: list[str] = field(default_factory=_bundled_set5)
     every: int = 500  # iterations; 0 disables
     convention: Literal["modern", "legacy"] = "modern"
 
