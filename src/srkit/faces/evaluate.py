@@ -253,14 +253,15 @@ def _progress(enabled: bool, description: str, total: int):
 def _run_chunks(fn, chunks, pool, progress: bool, description: str, total: int):
     prog, desc, total = _progress(progress, description, total)
     results = []
+    # Workers are forked on submit: do it before the progress display starts its thread.
+    futures = [pool.submit(fn, c) for c in chunks] if pool is not None else None
     with prog:
         task = prog.add_task(desc, total=total)
-        if pool is None:
+        if futures is None:
             for c in chunks:
                 results.append(fn(c))
                 prog.advance(task, len(c))
         else:
-            futures = [pool.submit(fn, c) for c in chunks]
             for c, f in zip(chunks, futures, strict=True):
                 results.append(f.result())
                 prog.advance(task, len(c))
