@@ -170,3 +170,18 @@ def test_antialias_when_shrinking_a_large_face():
     assert (crop[..., 8:-8, 8:-8] - 0.5).abs().max() < 0.01
     aliased, _ = align(board, lm, "facesr128", antialias=False)
     assert (aliased[..., 8:-8, 8:-8] - 0.5).abs().max() > 0.4
+
+
+def test_matches_matlab_cp2tform_output():
+    # MATLAB: uv = [0 0; 6 3; -2 5]; xy = [-1 -1; 0 -10; 4 4];
+    # tform = cp2tform(uv, xy, 'similarity'); tform.tdata.T, tformfwd(tform, uv)
+    uv = np.array([[0, 0], [6, 3], [-2, 5]], float)
+    xy = np.array([[-1, -1], [0, -10], [4, 4]], float)
+    t_matlab = np.array([[-0.0764, -1.6190], [1.6190, -0.0764], [-3.2156, 0.0290]])
+    m = fit_similarity(uv, xy).numpy()
+    np.testing.assert_allclose(m[:, :2], t_matlab[:2].T, atol=1e-4)
+    np.testing.assert_allclose(m[:, 2], t_matlab[2], atol=1e-4)
+    xy_m = np.array([[-3.2156, 0.0290], [1.1833, -9.9143], [5.0323, 2.8853]])
+    np.testing.assert_allclose(transform_points(uv, m).numpy(), xy_m, atol=1e-4)
+    uv_m = np.array([[0.5698, 1.3953], [6.0872, 2.2733], [-2.6570, 4.3314]])  # tforminv
+    np.testing.assert_allclose(transform_points(xy, invert_affine(m)).numpy(), uv_m, atol=1e-4)
