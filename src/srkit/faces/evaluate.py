@@ -382,6 +382,7 @@ def _init_eval(prepared: Prepared, model, scale: int, embedder, degradation) -> 
 
 
 def _eval_chunk(idx: np.ndarray):
+    from srkit.image.color import rgb_uint8_to_y
     from srkit.metrics import psnr, ssim
 
     p: Prepared = _W["prepared"]
@@ -401,8 +402,10 @@ def _eval_chunk(idx: np.ndarray):
     e_hr = p.hr_embeddings[idx]
     dist = np.linalg.norm(e_sr - e_hr, axis=1)
     cos = (e_sr * e_hr).sum(1) / (np.linalg.norm(e_sr, axis=1) * np.linalg.norm(e_hr, axis=1))
-    ps = psnr(sr, hr).numpy()
-    ss = ssim(sr, hr).numpy()
+    # PSNR/SSIM on BT.601 Y (float, the modern convention): Y computed once for both metrics
+    y_sr, y_hr = rgb_uint8_to_y(sr, rounded=False), rgb_uint8_to_y(hr, rounded=False)
+    ps = psnr(y_sr, y_hr, channel="rgb").numpy()
+    ss = ssim(y_sr, y_hr, channel="rgb").numpy()
     return idx, e_sr, dist, cos, ps, ss
 
 
