@@ -229,7 +229,9 @@ def _prepare_chunk(keys: Sequence[str]):
 
 def _pool(workers: int, initializer, initargs) -> ProcessPoolExecutor | None:
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        initializer(*initargs)
+        threads = torch.get_num_threads()
+        initializer(*initargs)  # in this process: keep the caller's thread setting
+        torch.set_num_threads(threads)
         return None
     return ProcessPoolExecutor(
         workers, mp_context=mp.get_context("fork"), initializer=initializer, initargs=initargs
@@ -306,6 +308,7 @@ def prepare(
     finally:
         if pool is not None:
             pool.shutdown()
+        _W.clear()
     ok, hr, lms, dets, embs, failed = [], [], {s: [] for s in sets}, [], [], {}
     for k, h, lm, d, e, f in parts:
         failed.update(f)
@@ -446,6 +449,7 @@ def evaluate_model(
     finally:
         if pool is not None:
             pool.shutdown()
+        _W.clear()
     d = embedder.dim
     e_sr = np.zeros((n, d), np.float32)
     dist, cos, ps, ss = (np.zeros(n) for _ in range(4))
