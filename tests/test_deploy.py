@@ -82,7 +82,9 @@ def test_onnx_export_has_dynamic_sizes_and_metadata(tmp_path: Path) -> None:
         y = torch.rand(1, 1, h, w)
         got = session.run(None, {"lr": y.numpy()})[0]
         assert got.shape == (1, 1, 3 * h, 3 * w)
-        np.testing.assert_allclose(got, model.run_net(y).numpy(), atol=1e-4)
+        with torch.inference_mode():
+            want = model.run_net(y).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4)
 
 
 def test_export_int8_and_openvino_files(tmp_path: Path) -> None:
@@ -100,7 +102,8 @@ def test_export_int8_and_openvino_files(tmp_path: Path) -> None:
 
     module = OpenVINOModule(xml)
     y = torch.rand(1, 3, 13, 11)
-    torch.testing.assert_close(module(y), model.run_net(y), atol=1e-4, rtol=0)
+    with torch.inference_mode():
+        torch.testing.assert_close(module(y), model.run_net(y), atol=1e-4, rtol=0)
 
 
 def test_upscaler_on_other_backend_tiles_like_torch(tmp_path: Path) -> None:

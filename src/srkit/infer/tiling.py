@@ -229,11 +229,11 @@ def auto_tile_size(
 ) -> int:
     """Largest tile core that keeps one tile's activations and one row of output within budget.
 
-    ``budget`` defaults to a quarter of the available memory, at most 2 GiB. Small images get a
+    ``budget`` defaults to a quarter of the available memory, at most 1 GiB. Small images get a
     single tile (the whole image).
     """
     if budget is None:
-        budget = min(2 << 30, available_memory() // 4)
+        budget = min(1 << 30, available_memory() // 4)
     budget = max(budget, 64 << 20)
     side = int(math.sqrt(budget / 2 / max(bytes_per_pixel, 1.0))) - 2 * overlap
     # the accumulator for one row of tiles: (tile + 2 overlap) * s rows x W * s x C float32

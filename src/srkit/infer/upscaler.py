@@ -12,7 +12,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +58,14 @@ def _max_value(dtype: np.dtype) -> float:
     return 65535.0 if dtype == np.uint16 else 255.0
 
 
-@dataclass
-class Upscaled:
-    """What :meth:`Upscaler.upscale_image` returns: pixels and metadata of the result."""
-
-    image: LoadedImage
-    tiles: int
+def to_pixels(block: torch.Tensor, dtype: np.dtype, chunk: int = 64) -> np.ndarray:
+    """``(C, rows, W)`` float in [0, 1] -> ``(rows, W, C)`` uint8/uint16, clamped and rounded,
+    a few rows at a time so the float temporaries stay small."""
+    channels, rows, width = block.shape
+    out = np.empty((rows, width, channels), dtype=dtype)
+    for r0 in range(0, rows, chunk):
+        out[r0 : r0 + chunk] = from_tensor(block[:, r0 : r0 + chunk], dtype)
+    return out
 
 
 class _Sink:
@@ -273,7 +274,7 @@ class Upscaler:
         out = np.empty((plan.height * s, plan.width * s, pixels.shape[2]), dtype=pixels.dtype)
         out_alpha = None if alpha is None else np.empty(out.shape[:2], dtype=pixels.dtype)
         for row0, block in blocks:
-            converted = from_tensor(block, pixels.dtype)
+            converted = to_pixels(block, pixels.dtype)
             rows = slice(row0, row0 + converted.shape[0])
             out[rows] = converted[:, :, : pixels.shape[2]]
             if out_alpha is not None:
@@ -374,17 +375,14 @@ class Upscaler:
 
             sink.put(job(open_writer))
             for _row0, block in blocks:
-                sink.put(job(lambda b=block: state["writer"].write(from_tensor(b, dtype))))
+                rows = to_pixels(block, dtype)  # here: the float block is freed before queueing
+                sink.put(job(lambda r=rows: state["writer"].write(r)))
             sink.put(job(lambda: state["writer"].close()))
             return
         out = np.empty((out_h, out_w, cc + has_alpha), dtype=dtype)
 
-        def place(row0: int, block: torch.Tensor) -> None:
-            converted = from_tensor(block, dtype)
-            out[row0 : row0 + converted.shape[0]] = converted
-
         for row0, block in blocks:
-            sink.put(job(lambda r=row0, b=block: place(r, b)))
+            out[row0 : row0 + block.shape[1]] = to_pixels(block, dtype)
 
         def save() -> None:
             depth = 16 if dtype == np.uint16 and suffix == ".png" else 8
