@@ -140,7 +140,7 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
 
 def test_overrides_and_iters_follow_the_schedule(tmp_path):
     config = load_experiment(
-        write_config(tmp_path), overrides=["train.optimizer.lr=0.01", "seed=9"], iters=600
+        write_config(tmp_path), overrides=["train.optimizer.lr=1e-2", "seed=9"], iters=600
     )
     assert config.train.optimizer.lr == 0.01 and config.seed == 9
     assert config.train.iters == 600 and config.train.schedule.milestones == [400]
