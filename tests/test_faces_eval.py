@@ -165,3 +165,53 @@ def test_celeba_preprocessing():
     crop, m = align(x, pts, "sphereface")
     assert crop.shape == (1, 3, 112, 96)
     assert 0.6 < np.sqrt(np.linalg.det(m[0, :, :2].numpy())) < 1.6
+
+
+def test_eval_with_an_onnx_embedder(small_lfw, tmp_path, monkeypatch):
+    """The embedder is pluggable: an ONNX model aligned to ArcFace's template (68-pt landmarks)."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (optional)")
+    onnx = pytest.importorskip("onnx", reason="onnx not installed (needed to build a test model)")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from srkit.faces.evaluate import run_faces_eval
+
+    # a toy "face model": 8x8 average pooling then a fixed projection
+    w = np.random.default_rng(0).normal(size=(3 * 14 * 14, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("AveragePool", ["x"], ["p"], kernel_shape=[8, 8], strides=[8, 8]),
+            helper.make_node("Flatten", ["p"], ["f"]),
+            helper.make_node("MatMul", ["f", "w"], ["y"]),
+        ],
+        "toy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 32])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    path = tmp_path / "toy.onnx"
+    onnx.save(model, path)
+    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
+    out = run_faces_eval(
+        ["bicubic"], 4, data=LFW_ZIP, pairs=small_lfw, embedder=str(path), workers=1,
+        progress=False, log=None,
+    )  # fmt: skip
+    row = out["results"][0]
+    assert row["n_images"] == 5 and 0.9 < row["id_cosine"] <= 1.0
+    assert row["verif_acc_06"] is None  # no threshold known for a user model
+    assert row["verif_acc_best"] is not None
+    (cached,) = (tmp_path / "cache" / "faces").iterdir()
+    assert (cached / "landmarks_eyes_nose_mouth.npy").is_file()
+
+
+def test_landmarks68_to_5():
+    from srkit.faces.align import landmarks68_to_5
+
+    p = np.arange(68 * 2, dtype=float).reshape(68, 2)
+    five = landmarks68_to_5(p)
+    np.testing.assert_allclose(five[0], p[36:42].mean(0))
+    np.testing.assert_allclose(five[1], p[42:48].mean(0))
+    np.testing.assert_allclose(five[2:], p[[30, 48, 54]])
+    d5 = landmarks68_to_5(torch.from_numpy(p), "dlib5")
+    assert isinstance(d5, torch.Tensor) and d5.shape == (5, 2)
+    np.testing.assert_allclose(d5.numpy(), p[[45, 42, 36, 39, 33]])
