@@ -133,9 +133,13 @@ def test_folder_eval_with_bad_and_faceless_images(tmp_path, monkeypatch):
         shutil.copy(CELEBA / name, folder / name)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     Image.new("RGB", (120, 120), (90, 90, 90)).save(folder / "wall.png")
-    out = run_faces_eval(["bicubic"], 4, data=folder, workers=1, progress=False, log=None)
+    jpeg = Degradation(jpeg_quality=40)
+    out = run_faces_eval(
+        ["bicubic"], 4, data=folder, degradation=jpeg, workers=1, progress=False, log=None
+    )
     row = out["results"][0]
     assert row["n_images"] == 2 and row["verif_acc_06"] is None and row["verif_acc_best"] is None
+    assert row["dataset"] == "faces+bicubic+jpeg40"
     from srkit.faces.evaluate import folder_faceset, prepare
 
     p = prepare(folder_faceset(folder), workers=1, progress=False)

@@ -598,18 +598,19 @@ def run_faces_eval(
     if faceset.pairs:
         at, best, _ = verify(prepared, faceset.pairs, None, emb)
         log(f"HR-HR verification: {_pct(at)} at {emb.threshold}, best {_pct(best)}")
+    deg = degradation or Degradation()
     results = []
     for spec in models:
         t0 = time.perf_counter()
         model = resolve_model(spec, scale)
-        scores = evaluate_model(prepared, model, scale, emb, degradation, workers, progress)
+        scores = evaluate_model(prepared, model, scale, emb, deg, workers, progress)
         at = best = None
         if faceset.pairs:
             at, best, _ = verify(prepared, faceset.pairs, scores.sr_embeddings, emb)
         row = {
             "model": model.name,
             "scale": int(scale),
-            "dataset": faceset.name,
+            "dataset": faceset.name if deg.is_default else f"{faceset.name}+{deg.describe()}",
             "n_images": len(prepared.keys),
             "id_distance": _mean(scores.id_distance),
             "id_cosine": _mean(scores.id_cosine),
