@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from srkit.archs import build, get_spec
-from srkit.train.trainer import cpu_name, from_network, to_network
+from srkit.bench.machine import cpu_name
+from srkit.train.trainer import from_network, to_network
 
 
 def iterations_per_second(

@@ -43,6 +43,20 @@ def _expand_variadic(argv: list[str]) -> list[str]:
     return expanded
 
 
+def _progress_bar():
+    """The progress bar every long command shows (on stderr, cleared when done)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 def _fail(message: str, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
@@ -94,7 +108,6 @@ def bench(
     are rounded to uint8; PSNR/SSIM are taken on the BT.601 Y channel with `scale` pixels of
     border removed.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from srkit.bench.report import results_table, write_csv, write_json
     from srkit.bench.runner import run_benchmark
@@ -114,14 +127,7 @@ def bench(
     scales = sorted(set(scale or [2, 3, 4]))
     if any(s < 1 for s in scales):
         _fail(f"scales must be positive integers, got {scales}")
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = _progress_bar()
     tasks: list = []
 
     def on_dataset(source) -> None:
@@ -274,7 +280,6 @@ def upscale(
     ] = False,
 ) -> None:
     """Upscale images (tiled, bounded memory); exits non-zero if any file failed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from srkit.infer.batch import open_inputs, plan_jobs, run_batch
     from srkit.infer.upscaler import Upscaler
@@ -306,14 +311,7 @@ def upscale(
     failed += collisions
     for label, reason in failed:
         console.print(f"[yellow]skipped[/] {label}: {reason}", highlight=False)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = _progress_bar()
     images = progress.add_task("images", total=len(jobs))
     tiles = progress.add_task("tiles", total=1, visible=False)
 

@@ -12,7 +12,6 @@ import copy
 import json
 import math
 import os
-import platform
 import signal
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from srkit.archs import InputConvention, build, get_spec
+from srkit.bench.machine import machine_summary
 from srkit.config import to_dict
 from srkit.data.degrade import Degradation, DegradationConfig
 from srkit.image.color import rgb_to_y
@@ -46,16 +46,6 @@ class TrainResult:
 
 
 # --- pieces -------------------------------------------------------------------------------
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def lr_factor(schedule: ScheduleConfig, total: int):
@@ -450,12 +440,7 @@ class Trainer:
             "config": to_dict(config),
             "iterations": iteration,
             "wall_seconds": round(seconds, 1),
-            "machine": {
-                "cpu": cpu_name(),
-                "threads": torch.get_num_threads(),
-                "processes": self.world_size,
-                "torch": torch.__version__,
-            },
+            "machine": {**machine_summary(), "processes": self.world_size},
             "training_data": list(config.data.train),
             "distilled_from": config.teacher.model if config.teacher else None,
         }
