@@ -143,3 +143,18 @@ def test_speed_table_json(tmp_path: Path) -> None:
     row = data["results"][0]
     assert {"backend", "precision", "mp_per_s", "ratio_vs_eager_fp32", "set5_psnr"} <= set(row)
     assert isinstance(row["mp_per_s"], float) and isinstance(row["set5_psnr"], float)
+
+
+def test_int8_keeps_first_last_and_cheap_convs_in_float(tmp_path: Path) -> None:
+    _need("onnxruntime")
+    from srkit.deploy.export import sensitive_convs
+
+    torch.manual_seed(0)
+    net = build("rlfn", scale=2, blocks=1, features=16, esa_channels=4)
+    model = NetworkModel(net, 2, get_spec("rlfn").convention, "tiny_rlfn", info={"arch": "rlfn"})
+    path = export_onnx(model, tmp_path / "r.onnx")
+    keep = sensitive_convs(path)
+    assert "/net/conv_1/Conv" in keep  # the first
+    assert any("upsampler" in name for name in keep)  # the last
+    assert any("esa" in name for name in keep)  # the attention branch is cheap
+    assert not any("c1_r" in name for name in keep)  # the main 3x3 convolutions are int8
