@@ -484,6 +484,16 @@ def speed(
 
 
 @app.command()
+def archs(
+    size: Annotated[int, typer.Option(help="LR input side for the MAC count.")] = 256,
+) -> None:
+    """List the architectures: params per scale, MACs for a SIZE x SIZE input, papers."""
+    from srkit.archs.catalog import print_catalog
+
+    print_catalog(size=size)
+
+
+@app.command()
 def version() -> None:
     """Print srkit's version."""
     from srkit import __version__
