@@ -152,3 +152,19 @@ def test_bench_with_a_degradation_file(tmp_path):
     spec.write_text("steps:\n  - {type: sharpen}\n")
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 1 and "type" in failed.output
+
+
+def test_arch_option_overrides_detection(tmp_path):
+    from conftest import shared_weights_dir
+
+    path = shared_weights_dir() / "imdn" / "IMDN_x2.pth"
+    if not path.is_file():
+        pytest.skip(f"official weights not found at {path} (set SRKIT_WEIGHTS)")
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "bird.png").write_bytes((bundled_set5() / "bird.png").read_bytes())
+    args = ["bench", "--model", str(path), "--scale", "2", "--data", str(folder)]
+    right = CliRunner().invoke(app, _expand_variadic([*args, "--arch", "imdn"]))
+    assert right.exit_code == 0, right.output
+    wrong = CliRunner().invoke(app, _expand_variadic([*args, "--arch", "rlfn"]))
+    assert wrong.exit_code == 1 and "do not fit" in wrong.output

@@ -73,7 +73,10 @@ def _fail(message: str, code: int = 1) -> None:
 def bench(
     model: Annotated[
         str,
-        typer.Option(help="bicubic, bilinear, nearest, or a weight file."),
+        typer.Option(
+            help="bicubic, bilinear, nearest, or a weight file (srkit .safetensors, official "
+            ".pth/.pt, LapSRN .mat)."
+        ),
     ] = "bicubic",
     scale: Annotated[
         list[int] | None, typer.Option(help="One or more scales: --scale 2 3 4 (default).")
@@ -100,6 +103,10 @@ def bench(
     degradation: Annotated[
         Path | None,
         typer.Option(help="Degradation YAML making the LR (default: MATLAB bicubic)."),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="Architecture of a weight file (default: detected from its keys)."),
     ] = None,
 ) -> None:
     """Evaluate a model on datasets and scales, exactly as SR papers do.
@@ -143,6 +150,7 @@ def bench(
                 channel=channel,
                 border=border,
                 skip_bad=skip_bad,
+                arch=arch,
                 on_dataset=on_dataset,
                 **options,
                 on_image=lambda steps: progress.advance(tasks[-1], steps),

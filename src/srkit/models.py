@@ -78,8 +78,15 @@ def _resolve_weight_file(spec: str, scale: int) -> SRModel | None:
 RESOLVERS: list[ModelResolver] = [_resolve_interpolation, _resolve_weight_file]
 
 
-def resolve_model(spec: str, scale: int) -> SRModel:
-    """Turn a ``--model`` value (a name or a weight file) into an ``SRModel`` for ``scale``."""
+def resolve_model(spec: str, scale: int, arch: str | None = None) -> SRModel:
+    """Turn a ``--model`` value (a name or a weight file) into an ``SRModel`` for ``scale``.
+
+    ``arch`` overrides the architecture detected from a weight file's keys.
+    """
+    if arch is not None:
+        from srkit.weights import load
+
+        return load(spec, scale=scale, arch=arch)
     for resolver in RESOLVERS:
         model = resolver(spec, scale)
         if model is not None:

@@ -165,11 +165,12 @@ def run_benchmark(
     data: Sequence[str | Path],
     scales: Sequence[int],
     *,
+    arch: str | None = None,
     on_dataset: Callable[[ImageSource], None] | None = None,
     **options,
 ) -> list[DatasetResult]:
     """``srkit bench`` without the printing: model spec x datasets x scales -> results."""
-    models = {scale: resolve_model(model, scale) for scale in scales}
+    models = {scale: resolve_model(model, scale, arch=arch) for scale in scales}
     results: list[DatasetResult] = []
     for spec in data:
         with open_source(spec) as source:
