@@ -54,6 +54,23 @@ def make_image(path: Path, width: int, height: int, seed: int = 0) -> None:
     Image.fromarray(image).save(path, compress_level=1)
 
 
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG header; the chunk CRCs are checked too (Pillow's
+    ``verify``, with the decompression-bomb limit lifted for this one file)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise SystemExit(f"{path}: not a PNG")
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
@@ -86,11 +103,11 @@ def main() -> None:
     wall = time.perf_counter() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(completed.stdout.strip())
+    print(f"child peak RSS {peak_kib * 1024 / 1e9:.3f} GB, wall {wall:.1f} s", file=sys.stderr)
     if completed.returncode != 0:
         print(completed.stderr[-3000:], file=sys.stderr)
         raise SystemExit(completed.returncode)
-    with Image.open(target) as out:
-        out_size = out.size
+    out_size = png_size(target)
     record = {
         "input": f"{width}x{height}",
         "output": f"{out_size[0]}x{out_size[1]}",

@@ -45,7 +45,7 @@ class Compiled(nn.Module):
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True
-        self.compiled = torch.compile(self.inner, dynamic=False)
+        self.compiled = torch.compile(self.inner, dynamic=None)  # static first, then dynamic
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.compiled(x)
