@@ -509,6 +509,12 @@ def version() -> None:
     out.print(__version__)
 
 
+# `srkit faces eval` / `srkit faces align`: the face-SR sub-app (srkit.faces.cli, light to import).
+from srkit.faces.cli import faces_app  # noqa: E402
+
+app.add_typer(faces_app, name="faces")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     app(args=_expand_variadic(args), prog_name="srkit")
