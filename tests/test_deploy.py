@@ -158,3 +158,35 @@ def test_int8_keeps_first_last_and_cheap_convs_in_float(tmp_path: Path) -> None:
     assert any("upsampler" in name for name in keep)  # the last
     assert any("esa" in name for name in keep)  # the attention branch is cheap
     assert not any("c1_r" in name for name in keep)  # the main 3x3 convolutions are int8
+
+
+def test_cli_export_and_speed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from srkit.cli import _expand_variadic, app
+    from srkit.weights import save_model
+
+    _need("onnxruntime")
+    torch.manual_seed(0)
+    net = build("edsr_baseline", scale=2, blocks=1, features=8)
+    weights = save_model(
+        net, tmp_path / "tiny", arch="edsr_baseline", scale=2, options={"blocks": 1, "features": 8}
+    )
+    runner = CliRunner()
+    args = ["export", "--model", str(weights), "--format", "onnx", "-o", str(tmp_path / "e.onnx")]
+    result = runner.invoke(app, _expand_variadic(args))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e.onnx").is_file()
+    args = [
+        "speed", "--model", str(weights), "--size", "32", "--no-psnr", "--no-peak",
+        "--min-time", "0.05", "--backend", "torch/fp32", "--backend", "onnxruntime/fp32",
+        "--json", str(tmp_path / "speed.json"),
+    ]  # fmt: skip
+    result = runner.invoke(app, _expand_variadic(args))
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "speed.json").read_text())["results"]
+    assert [(r["backend"], r["precision"]) for r in rows] == [
+        ("torch", "fp32"),
+        ("onnxruntime", "fp32"),
+    ]
+    assert rows[1]["max_abs_vs_fp32"] < 1e-4 and rows[1]["mp_per_s"] > 0
