@@ -63,3 +63,10 @@ def test_align_cli(tmp_path):
     from srkit.image.io import read_rgb
 
     assert read_rgb(tmp_path / "out" / "a.png").shape == (64, 64, 3)
+
+
+def test_mounted_in_srkit_cli():
+    from srkit.cli import app
+
+    res = runner.invoke(app, ["faces", "eval", "--help"])
+    assert res.exit_code == 0 and "--degradation" in res.output and "--pairs" in res.output

@@ -239,13 +239,15 @@ def _pool(workers: int, initializer, initargs) -> ProcessPoolExecutor | None:
 
 
 def _progress(enabled: bool, description: str, total: int):
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=Console(stderr=True),
         disable=not enabled,
         transient=True,
     )
