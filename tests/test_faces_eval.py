@@ -114,6 +114,12 @@ def test_eval_end_to_end_and_cache(small_lfw, tmp_path, monkeypatch):
 
     err = np.abs(p.landmarks["dlib5"] - TEMPLATES["facesr128"].points).max()
     assert err < 6
+    # a damaged cache is recomputed, with a warning
+    (p.path / "hr_embeddings.npy").unlink()
+    with pytest.warns(UserWarning, match="damaged face cache"):
+        again = prepare(fs, get_embedder(), workers=1, progress=False)
+    assert not again.from_cache
+    np.testing.assert_allclose(again.hr_embeddings, p.hr_embeddings, atol=1e-5)
 
 
 def test_folder_eval_with_bad_and_faceless_images(tmp_path, monkeypatch):

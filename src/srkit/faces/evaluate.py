@@ -298,9 +298,15 @@ def prepare(
     key = cache_key(faceset, protocol, emb)
     path = cache_dir() / "faces" / f"{faceset.name}-{key}"
     if use_cache and (path / "meta.json").is_file():
-        p = _load_prepared(path)
-        p.seconds = time.perf_counter() - t0
-        return p
+        try:
+            p = _load_prepared(path)
+        except (OSError, ValueError, KeyError) as e:  # damaged cache: recompute it
+            import warnings
+
+            warnings.warn(f"ignoring damaged face cache {path}: {e}", stacklevel=2)
+        else:
+            p.seconds = time.perf_counter() - t0
+            return p
     workers = _default_workers() if workers is None else workers
     keys = faceset.keys
     chunks = [keys[i : i + CHUNK] for i in range(0, len(keys), CHUNK)]
