@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never break paths in messages
 out = Console()
 
 # Options that take several values after one flag (`--scale 2 3 4`), as SR users type them.
