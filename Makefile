@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev,faces
+EXTRAS ?= dev,faces,deploy
 STAMP := $(VENV)/.srkit-installed
 
 .PHONY: setup demo test lint format bench-speed clean
