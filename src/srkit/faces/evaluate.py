@@ -598,14 +598,18 @@ def run_faces_eval(
         progress=progress,
         embedder_factory=lambda: get_embedder(embedder),
     )
+    for key, why in list(prepared.failed.items())[:20]:
+        log(f"skipped {key}: {why}")
     where = f"cache {prepared.path}" if prepared.from_cache else "computed"
     log(
         f"{faceset.name}: {len(prepared.keys)} faces ({int((~prepared.detected).sum())} on the "
         f"fallback box, {len(prepared.failed)} failed), HR stage {prepared.seconds:.1f} s ({where})"
     )
     if faceset.pairs:
-        at, best, _ = verify(prepared, faceset.pairs, None, emb)
+        at, best, skipped = verify(prepared, faceset.pairs, None, emb)
         log(f"HR-HR verification: {_pct(at)} at {emb.threshold}, best {_pct(best)}")
+        if skipped:
+            log(f"{skipped} of {len(faceset.pairs)} pairs skipped (an image failed, see above)")
     deg = degradation or Degradation()
     results = []
     for spec in models:
