@@ -11,3 +11,37 @@ Submodules (imported on demand, dlib only where detection needs it):
 """
 
 from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DlibResNet": "srkit.faces.dlib_resnet",
+    "load_dlib_resnet": "srkit.faces.dlib_resnet",
+    "parse_dlib_resnet": "srkit.faces.dlib_resnet",
+    "TEMPLATES": "srkit.faces.align",
+    "align": "srkit.faces.align",
+    "face_chip": "srkit.faces.align",
+    "fit_similarity": "srkit.faces.align",
+    "paste_back": "srkit.faces.align",
+    "transform_points": "srkit.faces.align",
+    "warp_affine": "srkit.faces.align",
+    "FaceDetector": "srkit.faces.detect",
+    "FaceNotFoundError": "srkit.faces.detect",
+    "DlibEmbedder": "srkit.faces.embed",
+    "Embedder": "srkit.faces.embed",
+    "OnnxEmbedder": "srkit.faces.embed",
+    "get_embedder": "srkit.faces.embed",
+    "LFW": "srkit.faces.lfw",
+    "read_pairs": "srkit.faces.lfw",
+    "Degradation": "srkit.faces.degrade",
+    "run_faces_eval": "srkit.faces.evaluate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'srkit.faces' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
