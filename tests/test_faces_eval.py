@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from srkit.faces.degrade import Degradation, load_degradation
+from srkit.faces.degrade import load_degradation
 from srkit.faces.evaluate import verification_accuracy
 from srkit.faces.lfw import default_lfw_zip
 from srkit.faces.paths import data_dir
@@ -38,30 +38,30 @@ def test_verification_accuracy_threshold_and_folds():
     assert best_all == 1.0 and best_cv < 1.0
 
 
-def test_degradations():
-    hr = torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8)
-    lr = Degradation()(hr, 8)
-    assert lr.shape == (2, 3, 16, 16) and lr.dtype == torch.uint8
-    from srkit.image.resize import imresize_uint8
+def test_degradations(tmp_path):
+    from srkit.bench.protocol import matlab_bicubic_lr
 
-    assert torch.equal(lr, imresize_uint8(hr, size=(16, 16)))
-    jpeg = Degradation(jpeg_quality=30)(hr, 4)
-    noisy = Degradation(noise_sigma=5, seed=1)(hr, 4)
-    assert jpeg.shape == noisy.shape == (2, 3, 32, 32)
-    assert not torch.equal(jpeg, Degradation()(hr, 4))
-    assert torch.equal(noisy, Degradation(noise_sigma=5, seed=1)(hr, 4))  # seeded
-    with pytest.raises(ValueError, match="resize"):
-        Degradation(resize="lanczos9")
-
-
-def test_degradation_yaml(tmp_path):
-    f = tmp_path / "d.yaml"
-    f.write_text("resize: opencv_bicubic\njpeg_quality: 75\n")
-    d = load_degradation(f)
-    assert d.resize == "opencv_bicubic" and d.jpeg_quality == 75
-    assert d.describe() == "opencv_bicubic+jpeg75"
-    f.write_text("blurr: 1\n")
-    with pytest.raises(ValueError, match="unknown degradation options"):
+    hr = torch.randint(0, 256, (3, 3, 128, 128), dtype=torch.uint8)
+    default = load_degradation(None)
+    assert default.is_default
+    lr = default(hr, 8)
+    assert lr.shape == (3, 3, 16, 16) and lr.dtype == torch.uint8
+    assert torch.equal(lr, matlab_bicubic_lr(hr, 8))
+    f = tmp_path / "jpeg_noise.yaml"
+    f.write_text(
+        "steps:\n  - {type: resize, method: bicubic}\n"
+        "  - {type: gaussian_noise, sigma: [1, 5]}\n  - {type: jpeg, quality: 30}\n"
+    )
+    deg = load_degradation(f)
+    assert not deg.is_default and deg.describe() == "jpeg_noise"
+    out = deg(hr, 4)
+    assert out.shape == (3, 3, 32, 32) and out.dtype == torch.uint8
+    assert not torch.equal(out, default(hr, 4))
+    # per-image seeding: the same image index gives the same LR whatever the batching
+    assert torch.equal(deg(hr[1:], 4, first_index=1), out[1:])
+    assert not torch.equal(deg(hr[1:], 4, first_index=0), out[1:])
+    f.write_text("steps:\n  - {type: sharpen}\n")
+    with pytest.raises(ValueError, match="type"):
         load_degradation(f)
 
 
@@ -139,13 +139,15 @@ def test_folder_eval_with_bad_and_faceless_images(tmp_path, monkeypatch):
         shutil.copy(CELEBA / name, folder / name)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     Image.new("RGB", (120, 120), (90, 90, 90)).save(folder / "wall.png")
-    jpeg = Degradation(jpeg_quality=40)
+    recipe = tmp_path / "jpeg40.yaml"
+    recipe.write_text("steps:\n  - {type: jpeg, quality: 40}\n")
+    jpeg = load_degradation(recipe)
     out = run_faces_eval(
         ["bicubic"], 4, data=folder, degradation=jpeg, workers=1, progress=False, log=None
     )
     row = out["results"][0]
     assert row["n_images"] == 2 and row["verif_acc_06"] is None and row["verif_acc_best"] is None
-    assert row["dataset"] == "faces+bicubic+jpeg40"
+    assert row["dataset"] == "faces+jpeg40"
     from srkit.faces.evaluate import folder_faceset, prepare
 
     p = prepare(folder_faceset(folder), workers=1, progress=False)

@@ -33,7 +33,8 @@ _EXPORTS = {
     "get_embedder": "srkit.faces.embed",
     "LFW": "srkit.faces.lfw",
     "read_pairs": "srkit.faces.lfw",
-    "Degradation": "srkit.faces.degrade",
+    "FaceDegradation": "srkit.faces.degrade",
+    "load_degradation": "srkit.faces.degrade",
     "run_faces_eval": "srkit.faces.evaluate",
 }
 

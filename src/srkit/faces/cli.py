@@ -65,7 +65,8 @@ def eval_(
         typer.Option(help="LFW pairs list (default pairsDevTest.txt; pairs.txt: 10-fold)."),
     ] = None,
     degradation: Annotated[
-        Path | None, typer.Option(help="YAML LR recipe (default: MATLAB bicubic, uint8).")
+        Path | None,
+        typer.Option(help="Degradation pipeline YAML (default: MATLAB bicubic, uint8)."),
     ] = None,
     csv: Annotated[Path | None, typer.Option(help="Per-image CSV (ends with a mean row).")] = None,
     json: Annotated[Path | None, typer.Option(help="JSON summary.")] = None,

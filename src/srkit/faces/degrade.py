@@ -1,122 +1,65 @@
 """How the LR face is made from the HR crop (``--degradation FILE.yaml``).
 
-The default is the protocol's: MATLAB bicubic (``srkit.image.resize.imresize``) of the uint8 HR,
-rounded to uint8. A YAML file can change the recipe, which moves identity scores a lot:
+The default is the protocol's: MATLAB bicubic of the uint8 HR, rounded to uint8
+(:func:`srkit.bench.protocol.matlab_bicubic_lr`). A YAML file describes any other recipe with the
+project's degradation pipelines (:mod:`srkit.data.degrade`, the same files ``srkit bench
+--degradation`` and training take), e.g. ``jpeg75.yaml``::
 
-.. code-block:: yaml
+    steps:
+      - {type: resize, method: bicubic}
+      - {type: jpeg, quality: 75}
 
-    resize: bicubic        # bicubic (MATLAB), bilinear, opencv_bicubic, pil_bicubic
-    blur_sigma: 0.0        # Gaussian blur of the HR before resizing (pixels), 0 = none
-    noise_sigma: 0.0       # Gaussian noise added to the LR (0..255 units), 0 = none
-    jpeg_quality: null     # JPEG-compress the LR at this quality (Pillow), null = lossless
-    seed: 0                # noise seed (per image: seed + image index)
+Random parameters are drawn from a generator seeded by ``(seed, image index)``, so the LR of an
+image does not depend on batching or on the number of worker processes.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from srkit.image.resize import imresize_uint8
-
-__all__ = ["Degradation", "load_degradation"]
-
-RESIZES = ("bicubic", "bilinear", "opencv_bicubic", "pil_bicubic")
+__all__ = ["FaceDegradation", "load_degradation"]
 
 
-@dataclass(frozen=True)
-class Degradation:
-    resize: str = "bicubic"
-    blur_sigma: float = 0.0
-    noise_sigma: float = 0.0
-    jpeg_quality: int | None = None
-    seed: int = 0
+class FaceDegradation:
+    """uint8 HR ``(N, 3, H, W)`` -> uint8 LR ``(N, 3, H/s, W/s)``; ``None`` pipeline = default."""
 
-    def __post_init__(self) -> None:
-        if self.resize not in RESIZES:
-            raise ValueError(f"degradation resize {self.resize!r}: expected one of {RESIZES}")
-        if self.blur_sigma < 0 or self.noise_sigma < 0:
-            raise ValueError("blur_sigma and noise_sigma must be >= 0")
-        if self.jpeg_quality is not None and not 1 <= int(self.jpeg_quality) <= 100:
-            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+    def __init__(self, pipeline=None, name: str | None = None, seed: int = 0) -> None:
+        self.pipeline = pipeline
+        self.name = name or ("matlab_bicubic" if pipeline is None else "custom")
+        self.seed = seed
 
     @property
     def is_default(self) -> bool:
-        return self == Degradation()
+        return self.pipeline is None or self.pipeline.is_default
 
     def describe(self) -> str:
-        parts = [f"{self.resize}"]
-        if self.blur_sigma:
-            parts.append(f"blur{self.blur_sigma:g}")
-        if self.noise_sigma:
-            parts.append(f"noise{self.noise_sigma:g}")
-        if self.jpeg_quality is not None:
-            parts.append(f"jpeg{self.jpeg_quality}")
-        return "+".join(parts)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+        return self.name
 
     def __call__(self, hr: torch.Tensor, scale: int, first_index: int = 0) -> torch.Tensor:
-        """uint8 ``(N, 3, H, W)`` HR -> uint8 ``(N, 3, H/scale, W/scale)`` LR."""
+        from srkit.bench.protocol import matlab_bicubic_lr
+
         if hr.dtype != torch.uint8:
             raise TypeError(f"degradation expects uint8 HR, got {hr.dtype}")
-        x = hr
-        if self.blur_sigma > 0:
-            x = _blur(x.double(), self.blur_sigma).round().clamp(0, 255).to(torch.uint8)
-        h, w = x.shape[-2:]
-        lr = imresize_uint8(x, size=(h // scale, w // scale), kernel=self.resize)
-        if self.noise_sigma > 0:
-            out = []
-            for i in range(lr.shape[0]):
-                g = torch.Generator().manual_seed(self.seed + first_index + i)
-                noise = torch.randn(lr.shape[1:], generator=g, dtype=torch.float64)
-                out.append((lr[i].double() + self.noise_sigma * noise).round().clamp(0, 255))
-            lr = torch.stack(out).to(torch.uint8)
-        if self.jpeg_quality is not None:
-            lr = _jpeg(lr, int(self.jpeg_quality))
-        return lr
+        if self.is_default:
+            return matlab_bicubic_lr(hr, scale)
+        out = []
+        for i in range(hr.shape[0]):
+            rng = np.random.default_rng([self.seed, first_index + i])
+            lr = self.pipeline(hr[i : i + 1].to(torch.float64) / 255.0, scale, rng)
+            out.append(torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+        return torch.cat(out)
 
 
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(np.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+def load_degradation(path: str | Path | None, seed: int = 0) -> FaceDegradation:
+    """A pipeline YAML (see :mod:`srkit.data.degrade`) or ``None`` for the protocol's default.
 
-
-def _jpeg(lr: torch.Tensor, quality: int) -> torch.Tensor:
-    from PIL import Image
-
-    out = []
-    for img in lr.permute(0, 2, 3, 1).numpy():
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="JPEG", quality=quality)
-        buf.seek(0)
-        out.append(np.asarray(Image.open(buf).convert("RGB")))
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
-
-
-def load_degradation(path: str | Path | None) -> Degradation:
-    """Read a degradation YAML (``None`` -> the protocol's MATLAB bicubic)."""
+    Raises ``ValueError`` (``srkit.config.ConfigError``) for a bad file.
+    """
     if path is None:
-        return Degradation()
-    import yaml
+        return FaceDegradation()
+    from srkit.data.degrade import Degradation
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a degradation file is a mapping of options")
-    known = {f.name for f in fields(Degradation)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{path}: unknown degradation options {sorted(unknown)}; known: {known}")
-    return Degradation(**data)
+    return FaceDegradation(Degradation.from_yaml(path), Path(path).stem, seed)

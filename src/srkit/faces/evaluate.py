@@ -7,7 +7,7 @@ Protocol (``docs/faces.md``):
    the ``facesr128`` template (dlib's face chip, padding 0.25) by a cp2tform 'similarity' fit;
    the crop is rounded to uint8. Its landmarks in crop coordinates are the transformed ones.
 2. LR: MATLAB bicubic of the HR (x4: 32x32, x8: 16x16) rounded to uint8, or a
-   :class:`~srkit.faces.degrade.Degradation`.
+   :class:`~srkit.faces.degrade.FaceDegradation` (a :mod:`srkit.data.degrade` pipeline).
 3. SR: the model's output, clamped and rounded to uint8.
 4. Per image: identity distance (Euclidean, dlib's metric) and cosine between the embeddings of
    SR and HR, both taken with the HR's landmarks; PSNR and SSIM on Y (BT.601), whole crop.
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from srkit.faces.align import align, get_template, landmarks68_to_5, transform_points
-from srkit.faces.degrade import Degradation
+from srkit.faces.degrade import FaceDegradation
 from srkit.faces.lfw import LFW, LFW_FALLBACK_BOX, Pair, pair_keys, read_pairs
 from srkit.faces.paths import cache_dir
 
@@ -437,7 +437,7 @@ def evaluate_model(
     model,
     scale: int,
     embedder,
-    degradation: Degradation | None = None,
+    degradation: FaceDegradation | None = None,
     workers: int | None = None,
     progress: bool = True,
     batch: int = CHUNK,
@@ -448,7 +448,7 @@ def evaluate_model(
     h, w = prepared.hr.shape[1:3]
     if h % scale or w % scale:
         raise ValueError(f"HR crops {h}x{w} are not divisible by scale {scale}")
-    deg = degradation or Degradation()
+    deg = degradation or FaceDegradation()
     workers = _default_workers() if workers is None else workers
     chunks = [np.arange(i, min(i + batch, n)) for i in range(0, n, batch)]
     pool = _pool(workers, _init_eval, (prepared, model, scale, embedder, deg))
@@ -572,7 +572,7 @@ def run_faces_eval(
     scale: int,
     data: str | Path | None = None,
     pairs: str | Path | None = None,
-    degradation: Degradation | None = None,
+    degradation: FaceDegradation | None = None,
     csv_path: str | Path | None = None,
     json_path: str | Path | None = None,
     embedder: str | None = None,
@@ -610,7 +610,7 @@ def run_faces_eval(
         log(f"HR-HR verification: {_pct(at)} at {emb.threshold}, best {_pct(best)}")
         if skipped:
             log(f"{skipped} of {len(faceset.pairs)} pairs skipped (an image failed, see above)")
-    deg = degradation or Degradation()
+    deg = degradation or FaceDegradation()
     results = []
     for spec in models:
         t0 = time.perf_counter()
