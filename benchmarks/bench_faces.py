@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import tempfile
 import time
@@ -48,16 +47,6 @@ def _check(dataset: str, scale: int, at: float, best: float, dist: float) -> str
 
 def _load() -> float:
     return os.getloadavg()[0]
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -114,7 +103,9 @@ def main() -> None:
         wall, cpu_s = time.perf_counter() - t2, _cpu_seconds() - c2
         rows.append(("warm", scale, wall, cpu_s, max(l2, _load()), at, best, scores))
 
-    cpu = f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    from srkit.bench.machine import cpu_name
+
+    cpu = f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
     print(
         f"\nfaces eval benchmark: {faceset.name}, {len(faceset.pairs)} pairs, "
         f"{len(prep.keys)} images, model {args.model}; {cpu}"
