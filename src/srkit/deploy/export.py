@@ -176,21 +176,29 @@ def quantize_int8(
     }
     if method not in methods:
         raise DeployError(f"unknown calibration method {method!r}: {', '.join(methods)}")
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its progress
+        _quantize(quant, source, out, Reader(), keep_float, methods[method], method, op_types)
+    pre.unlink(missing_ok=True)
+    return out
+
+
+def _quantize(quant, source, out, reader, keep_float, calibrate_method, method, op_types):
     quant.quantize_static(
         str(source),
         str(out),
-        Reader(),
+        reader,
         quant_format=quant.QuantFormat.QDQ,
         activation_type=quant.QuantType.QUInt8,
         weight_type=quant.QuantType.QInt8,
         per_channel=True,
-        calibrate_method=methods[method],
+        calibrate_method=calibrate_method,
         nodes_to_exclude=list(keep_float or []),
         op_types_to_quantize=list(op_types) if op_types else None,
         extra_options={"CalibPercentile": 99.999} if method == "percentile" else None,
     )
-    pre.unlink(missing_ok=True)
-    return out
 
 
 def export_openvino(model, path: str | Path, *, int8_onnx: str | Path | None = None) -> Path:
