@@ -55,9 +55,14 @@ def prepare_for_metric(
     return crop_border(values, border)
 
 
-def _check_pair(sr: torch.Tensor, hr: torch.Tensor) -> None:
+def _prepared_pair(
+    sr: torch.Tensor, hr: torch.Tensor, border: int, convention: str, channel: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     if sr.shape != hr.shape:
         raise ValueError(f"SR and HR differ in shape: {tuple(sr.shape)} vs {tuple(hr.shape)}")
+    a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
+    b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
+    return a, b
 
 
 def psnr(
@@ -72,9 +77,7 @@ def psnr(
 
     Identical images give ``inf``.
     """
-    _check_pair(sr, hr)
-    a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
-    b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
+    a, b = _prepared_pair(sr, hr, border, convention, channel)
     return _psnr_prepared(a, b)
 
 
@@ -111,9 +114,7 @@ def ssim(
     channel: str = "y",
 ) -> torch.Tensor:
     """Per-image SSIM (Wang et al. 2004) of uint8-valued RGB batches; RGB averages channels."""
-    _check_pair(sr, hr)
-    a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
-    b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
+    a, b = _prepared_pair(sr, hr, border, convention, channel)
     return _ssim_prepared(a, b)
 
 
@@ -148,9 +149,7 @@ def psnr_ssim(
     channel: str = "y",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both metrics from one colour conversion (what the evaluator uses)."""
-    _check_pair(sr, hr)
-    a = prepare_for_metric(sr, convention=convention, channel=channel, border=border)
-    b = prepare_for_metric(hr, convention=convention, channel=channel, border=border)
+    a, b = _prepared_pair(sr, hr, border, convention, channel)
     return _psnr_prepared(a, b), _ssim_prepared(a, b)
 
 
