@@ -20,6 +20,7 @@ from srkit.image.io import _png_filtered_rows  # the project's own vectorised PN
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 _IDAT_FLUSH = 1 << 20
+_FILTER_BYTES = 4 << 20  # bytes of rows filtered at once
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -75,16 +76,20 @@ class PNGStreamWriter:
         if self.rows_written + rows.shape[0] > self.height:
             raise ValueError("more rows than the PNG's height")
         dtype = ">u2" if self.bit_depth == 16 else np.uint8
-        raw = np.ascontiguousarray(rows, dtype=dtype).view(np.uint8).reshape(rows.shape[0], -1)
-        if self._prev is None:
-            filtered = _png_filtered_rows(raw, self._bpp)
-        else:  # the Up/Average/Paeth filters look at the previous block's last row
-            filtered = _png_filtered_rows(np.concatenate([self._prev, raw]), self._bpp)
-            filtered = filtered[raw.shape[1] + 1 :]
-        self._prev = raw[-1:].copy()
-        self._pending += self._deflate.compress(filtered)
-        if len(self._pending) >= _IDAT_FLUSH:
-            self._flush()
+        # a few rows at a time: the filter's temporaries are ~20x the rows' bytes
+        step = max(1, _FILTER_BYTES // max(1, rows.shape[1] * rows.shape[2]))
+        for r0 in range(0, rows.shape[0], step):
+            part = rows[r0 : r0 + step]
+            raw = np.ascontiguousarray(part, dtype=dtype).view(np.uint8).reshape(part.shape[0], -1)
+            if self._prev is None:
+                filtered = _png_filtered_rows(raw, self._bpp)
+            else:  # the Up/Average/Paeth filters look at the previous block's last row
+                filtered = _png_filtered_rows(np.concatenate([self._prev, raw]), self._bpp)
+                filtered = filtered[raw.shape[1] + 1 :]
+            self._prev = raw[-1:].copy()
+            self._pending += self._deflate.compress(filtered)
+            if len(self._pending) >= _IDAT_FLUSH:
+                self._flush()
         self.rows_written += rows.shape[0]
 
     def _flush(self) -> None:

@@ -71,7 +71,7 @@ def to_pixels(block: torch.Tensor, dtype: np.dtype, chunk: int = 64) -> np.ndarr
 class _Sink:
     """One background thread running jobs in order (encoding overlapped with compute)."""
 
-    def __init__(self, depth: int = 3) -> None:
+    def __init__(self, depth: int = 2) -> None:
         self._jobs: queue.Queue = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._loop, name="srkit-encode", daemon=True)
         self._thread.start()
