@@ -48,6 +48,19 @@ def test_gather_path_matches_dense_path(monkeypatch):
     torch.testing.assert_close(dense, gathered, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [0.25, 1 / 3, 0.5, 2.0, 3.0, 4.0])
+@pytest.mark.parametrize("method", ["bicubic", "bilinear", "opencv_bicubic"])
+def test_polyphase_path_matches_the_matrix_path(monkeypatch, scale, method):
+    import srkit.image.resize as module
+
+    image = torch.rand(1, 2, 23, 5, dtype=torch.float64)  # 5 < the x4 shrink kernel's reach
+    fast = imresize(image, scale=scale, kernel=method)
+    assert module._polyphase(23, fast.shape[-2], scale, method, True) is not None
+    monkeypatch.setattr(module, "_polyphase", lambda *args: None)
+    slow = imresize(image, scale=scale, kernel=method)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
+
+
 def test_batched_equals_one_by_one():
     batch = torch.rand(4, 3, 20, 24, dtype=torch.float64)
     together = imresize(batch, scale=0.5)

@@ -6,8 +6,9 @@ a cubic kernel with ``a = -0.5``, widened by ``1/s`` when shrinking (antialiasin
 bicubics differ (PIL clips instead of mirroring; OpenCV uses ``a = -0.75`` and no antialiasing), so
 they stay available under their own names and are never silently substituted.
 
-Resizing is separable: each dimension is a matrix product with a precomputed, cached weight
-matrix (dense for the usual sizes, a gather of the few taps for very long dimensions).
+Resizing is separable. Integer scales (the SR case) run as a few strided multiply-adds per
+output phase; other scales as a product with a precomputed, cached weight matrix (dense for the
+usual sizes, a gather of the few taps for very long dimensions).
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ _KERNELS: dict[str, _Kernel] = {
 METHODS: tuple[str, ...] = (*_KERNELS, "pil_bicubic")
 
 
+def _border_map(indices: np.ndarray, in_length: int, border: str) -> np.ndarray:
+    """Out-of-range source indices -> in-range ones (MATLAB mirrors, OpenCV clamps)."""
+    if border == "symmetric":
+        mirrored = np.concatenate([np.arange(in_length), np.arange(in_length - 1, -1, -1)])
+        return mirrored[np.mod(indices, 2 * in_length)]
+    return np.clip(indices, 0, in_length - 1)
+
+
 @lru_cache(maxsize=256)
 def contributions(
     in_length: int,
@@ -76,6 +85,15 @@ def contributions(
     This is MATLAB's ``contributions`` from ``imresize.m``: output pixel ``x`` (1-based) samples
     the input at ``u = x / scale + (1 - 1 / scale) / 2``.
     """
+    weights, indices = _unbounded_contributions(out_length, scale, method, antialias)
+    return weights, _border_map(indices, in_length, _KERNELS[method].border)
+
+
+@lru_cache(maxsize=256)
+def _unbounded_contributions(
+    out_length: int, scale: float, method: str, antialias: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`contributions`, with indices not yet mapped into the input (may be < 0)."""
     kernel = _KERNELS[method]
     kernel_width = kernel.width
     if scale < 1 and antialias and kernel.antialias:
@@ -91,13 +109,72 @@ def contributions(
     weights = function(u[:, None] - indices)
     weights = weights / weights.sum(axis=1, keepdims=True)
     indices = indices.astype(np.int64) - 1  # to 0-based
-    if kernel.border == "symmetric":
-        mirrored = np.concatenate([np.arange(in_length), np.arange(in_length - 1, -1, -1)])
-        indices = mirrored[np.mod(indices, 2 * in_length)]
-    else:
-        indices = np.clip(indices, 0, in_length - 1)
     used = np.any(weights != 0, axis=0)
     return weights[:, used], indices[:, used]
+
+
+@dataclass(frozen=True)
+class _Polyphase:
+    """Integer scales: output ``j = phase + period * m`` reads input ``start + step * m + k``.
+
+    The weights repeat every ``period`` outputs, so a dimension is resized by ``taps`` strided
+    multiply-adds per phase on a border-padded input: exact, and far cheaper than a dense
+    matrix product (which spends most of its time multiplying zeros).
+    """
+
+    pad_index: np.ndarray  # source index of each padded position (border mapping applied)
+    period: int
+    step: int
+    weights: tuple[tuple[float, ...], ...]  # (period, taps)
+    starts: tuple[tuple[int, ...], ...]  # (period, taps), positions in the padded input
+
+
+@lru_cache(maxsize=256)
+def _polyphase(
+    in_length: int, out_length: int, scale: float, method: str, antialias: bool
+) -> _Polyphase | None:
+    if scale >= 1 and float(scale).is_integer():
+        period, step = int(scale), 1
+    elif scale < 1 and (1 / scale) == round(1 / scale):
+        period, step = 1, int(round(1 / scale))
+    else:
+        return None
+    weights, indices = _unbounded_contributions(out_length, scale, method, antialias)
+    if out_length <= period:
+        return None
+    periodic_weights = np.allclose(weights[period:], weights[:-period], rtol=0, atol=1e-13)
+    periodic_indices = np.array_equal(indices[period:], indices[:-period] + step)
+    if not (periodic_weights and periodic_indices):
+        return None
+    low, high = int(indices.min()), int(indices.max())
+    pad_left = max(0, -low)
+    positions = np.arange(low if low < 0 else 0, max(high + 1, in_length))
+    pad_index = _border_map(positions, in_length, _KERNELS[method].border)
+    return _Polyphase(
+        pad_index=pad_index,
+        period=period,
+        step=step,
+        weights=tuple(tuple(float(w) for w in row) for row in weights[:period]),
+        starts=tuple(tuple(int(i) + pad_left for i in row) for row in indices[:period]),
+    )
+
+
+def _resize_polyphase(x: torch.Tensor, dim: int, plan: _Polyphase, out_length: int):
+    index = torch.from_numpy(plan.pad_index).to(x.device)
+    padded = x.index_select(dim, index).movedim(dim, -1)
+    out = padded.new_empty((*padded.shape[:-1], out_length))
+    for phase in range(plan.period):
+        count = len(range(phase, out_length, plan.period))
+        span = plan.step * (count - 1) + 1
+        acc = None
+        for weight, start in zip(plan.weights[phase], plan.starts[phase], strict=True):
+            source = padded[..., start : start + span : plan.step]
+            if acc is None:
+                acc = source * weight
+            else:
+                acc.add_(source, alpha=weight)
+        out[..., phase :: plan.period] = acc
+    return out.movedim(-1, dim)
 
 
 @lru_cache(maxsize=64)
@@ -201,6 +278,10 @@ def imresize(
         plan.reverse()
     for dim, in_length, out_length, dim_scale in plan:
         if in_length == out_length and dim_scale == 1.0:
+            continue
+        polyphase = _polyphase(in_length, out_length, dim_scale, kernel, antialias)
+        if polyphase is not None:
+            x = _resize_polyphase(x, dim, polyphase, out_length)
             continue
         op = _operator(in_length, out_length, dim_scale, kernel, antialias, x.dtype, x.device)
         x = _resize_dim(x, dim, op)
