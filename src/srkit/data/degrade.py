@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -295,12 +296,15 @@ def _lr_size(hr: torch.Tensor, scale: int) -> tuple[int, int]:
 
 
 def bench_degradation(degradation: Degradation, seed: int = 0):
-    """Adapt a pipeline to ``srkit bench``: uint8 HR -> uint8 LR, the same for every run."""
-    counter = {"image": 0}
+    """Adapt a pipeline to ``srkit bench``: uint8 HR -> uint8 LR, the same for every run.
+
+    Each image's random draws are seeded by its content and the scale, so they do not depend
+    on the order in which (parallel) evaluation reaches it.
+    """
 
     def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
-        rng = np.random.default_rng([seed, counter["image"]])
-        counter["image"] += 1
+        digest = zlib.crc32(hr.contiguous().numpy().tobytes())
+        rng = np.random.default_rng([seed, digest, scale])
         lr = degradation(hr.to(torch.float64) / 255.0, scale, rng)
         return torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
 
