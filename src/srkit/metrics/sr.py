@@ -87,21 +87,28 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return window / window.sum()  # separable factor of MATLAB fspecial('gaussian', 11, 1.5)
 
 
-def _filter_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+def _filter_valid(x: torch.Tensor, window: torch.Tensor, block: int = 32) -> torch.Tensor:
     """Separable 'valid' correlation of ``(..., H, W)`` with ``window`` along both axes.
 
-    Written as shifted multiply-adds: float64 ``conv2d`` has no fast CPU kernel, and float32
-    loses SSIM's variances to cancellation.
+    Written as shifted multiply-adds (float64 ``conv2d`` has no fast CPU kernel, and float32
+    loses SSIM's variances to cancellation), a band of ``block`` output rows at a time so the
+    intermediate stays in cache: about twice as fast, with identical results.
     """
     taps = window.numel()
-    width = x.shape[-1] - taps + 1
-    rows = x[..., :, 0:width] * window[0]
-    for k in range(1, taps):
-        rows.add_(x[..., :, k : k + width], alpha=float(window[k]))
+    weights = [float(w) for w in window]
     height = x.shape[-2] - taps + 1
-    out = rows[..., 0:height, :] * window[0]
-    for k in range(1, taps):
-        out.add_(rows[..., k : k + height, :], alpha=float(window[k]))
+    width = x.shape[-1] - taps + 1
+    out = x.new_empty((*x.shape[:-2], height, width))
+    for top in range(0, height, block):
+        rows_out = min(block, height - top)
+        band = x[..., top : top + rows_out + taps - 1, :]
+        rows = band[..., :, 0:width] * weights[0]
+        for k in range(1, taps):
+            rows.add_(band[..., :, k : k + width], alpha=weights[k])
+        target = out[..., top : top + rows_out, :]
+        torch.mul(rows[..., 0:rows_out, :], weights[0], out=target)
+        for k in range(1, taps):
+            target.add_(rows[..., k : k + rows_out, :], alpha=weights[k])
     return out
 
 
