@@ -17,7 +17,7 @@ from torch import nn
 
 from srkit.archs import build, get_spec
 from srkit.bench.machine import cpu_name
-from srkit.train.trainer import from_network, to_network
+from srkit.train.trainer import network_channels
 
 
 def iterations_per_second(
@@ -33,15 +33,15 @@ def iterations_per_second(
     loss_fn = nn.L1Loss()
     lr = torch.rand(batch, 3, patch, patch)
     hr = torch.rand(batch, 3, patch * scale, patch * scale)
-    x = to_network(lr, convention)
-    target = hr[:, :1] if convention.channels == "y" else hr
+    x = convention.to_network(network_channels(lr, convention))
+    target = network_channels(hr, convention)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def step() -> None:
         with autocast:
-            loss = loss_fn(from_network(net(x).float(), convention), target)
+            loss = loss_fn(convention.from_network(net(x).float()), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

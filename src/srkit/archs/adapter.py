@@ -34,23 +34,9 @@ class NetworkModel:
     def __post_init__(self) -> None:
         self.net = self.net.to(self.device).eval()  # calls run under torch.inference_mode
 
-    def _mean(self, like: torch.Tensor) -> torch.Tensor | None:
-        if self.convention.mean is None:
-            return None
-        m = torch.tensor(self.convention.mean, dtype=like.dtype, device=like.device)
-        return m.view(1, -1, 1, 1) * self.convention.value_range
-
     def run_net(self, x: torch.Tensor) -> torch.Tensor:
         """Network on ``x`` given in [0, 1] with the net's channels; returns [0, 1] units."""
-        r = self.convention.value_range
-        mean = self._mean(x)
-        h = x * r
-        if mean is not None:
-            h = h - mean
-        out = self.net(h)
-        if mean is not None:
-            out = out + mean
-        return out / r
+        return self.convention.from_network(self.net(self.convention.to_network(x)))
 
     def __call__(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 4 or lr.shape[1] != 3:

@@ -42,6 +42,23 @@ class InputConvention:
     def in_channels(self) -> int:
         return 3 if self.channels == "rgb" else 1
 
+    def _scaled_mean(self, like: torch.Tensor) -> torch.Tensor | None:
+        if self.mean is None:
+            return None
+        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device)
+        return mean.view(1, -1, 1, 1) * self.value_range
+
+    def to_network(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in [0, 1] (already RGB or Y as the network works) -> the network's units."""
+        mean = self._scaled_mean(x)
+        x = x * self.value_range
+        return x if mean is None else x - mean
+
+    def from_network(self, y: torch.Tensor) -> torch.Tensor:
+        """The network's output -> [0, 1] units (inverse of :meth:`to_network`)."""
+        mean = self._scaled_mean(y)
+        return (y if mean is None else y + mean) / self.value_range
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "channels": self.channels,

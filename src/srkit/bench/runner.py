@@ -13,13 +13,13 @@ import numpy as np
 import torch
 
 from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr, score_image
+from srkit.data.prefetch import prefetched
 from srkit.data.sources import ImageSource, open_source
 from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
 from srkit.metrics.sr import check_convention
 from srkit.models import SRModel, resolve_model
 
-# Decoding runs in a background thread (Pillow releases the GIL) while torch computes.
-_PREFETCH = 3
+_PREFETCH = 3  # images decoded ahead of scoring
 
 
 @dataclass
@@ -57,30 +57,16 @@ def to_batch(image: LoadedImage) -> torch.Tensor:
 
 def _decoded(
     source: ImageSource, max_pixels: int | None
-) -> Iterator[tuple[str, LoadedImage | ImageReadError, float]]:
-    """Yield (name, image or the error it raised, decode seconds), decoding ahead."""
+) -> Iterator[tuple[str, LoadedImage | ImageReadError]]:
+    """Yield (name, image or the error it raised), decoding ahead."""
 
-    def load(name: str) -> tuple[LoadedImage | ImageReadError, float]:
-        start = time.perf_counter()
+    def load(name: str) -> LoadedImage | ImageReadError:
         try:
-            image: LoadedImage | ImageReadError = source.read(name, max_pixels=max_pixels)
+            return source.read(name, max_pixels=max_pixels)
         except ImageReadError as error:
-            image = error
-        return image, time.perf_counter() - start
+            return error
 
-    names = source.names
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: list[tuple[str, Future]] = []
-        for name in names[:_PREFETCH]:
-            pending.append((name, pool.submit(load, name)))
-        next_index = len(pending)
-        while pending:
-            name, future = pending.pop(0)
-            if next_index < len(names):
-                pending.append((names[next_index], pool.submit(load, names[next_index])))
-                next_index += 1
-            image, seconds = future.result()
-            yield name, image, seconds
+    return prefetched(source.names, load, depth=_PREFETCH)
 
 
 def evaluate_models(
@@ -141,7 +127,7 @@ def evaluate_models(
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             in_flight: list[Future] = []
-            for name, image, _ in _decoded(source, max_pixels):
+            for name, image in _decoded(source, max_pixels):
                 if isinstance(image, ImageReadError):
                     if not skip_bad:
                         raise image

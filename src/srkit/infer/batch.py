@@ -11,10 +11,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from srkit.data.prefetch import prefetched
 from srkit.data.sources import FileSource, FolderSource, GlobSource, ImageSource, ZipSource
 from srkit.image.io import IMAGE_EXTENSIONS, LoadedImage
 from srkit.infer.upscaler import Upscaler, _Sink
@@ -201,12 +201,4 @@ def _decoded(jobs: list[Job]) -> Iterator[tuple[Job, LoadedImage | Exception]]:
         except Exception as error:  # noqa: BLE001 - reported per file
             return error
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="srkit-decode") as pool:
-        queue: list[tuple[Job, Future]] = [(j, pool.submit(load, j)) for j in jobs[:_PREFETCH]]
-        next_index = len(queue)
-        while queue:
-            job, future = queue.pop(0)
-            if next_index < len(jobs):
-                queue.append((jobs[next_index], pool.submit(load, jobs[next_index])))
-                next_index += 1
-            yield job, future.result()
+    return prefetched(jobs, load, depth=_PREFETCH)

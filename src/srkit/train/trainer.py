@@ -91,27 +91,8 @@ def make_degradation(spec: str | dict | None) -> Degradation:
     return Degradation.from_config(from_dict(DegradationConfig, spec, where="data.degradation"))
 
 
-def to_network(x: torch.Tensor, convention: InputConvention) -> torch.Tensor:
-    """RGB in [0, 1] -> the tensor the raw network expects."""
-    if convention.channels == "y":
-        x = rgb_to_y(x)
-    x = x * convention.value_range
-    if convention.mean is not None:
-        mean = torch.tensor(convention.mean, dtype=x.dtype).view(1, -1, 1, 1)
-        x = x - mean * convention.value_range
-    return x
-
-
-def from_network(y: torch.Tensor, convention: InputConvention) -> torch.Tensor:
-    """The raw network's output -> [0, 1] units (Y or RGB, as the network works)."""
-    if convention.mean is not None:
-        mean = torch.tensor(convention.mean, dtype=y.dtype).view(1, -1, 1, 1)
-        y = y + mean * convention.value_range
-    return y / convention.value_range
-
-
-def target_space(x: torch.Tensor, convention: InputConvention) -> torch.Tensor:
-    """RGB in [0, 1] -> what the loss compares with (Y for Y-only networks)."""
+def network_channels(x: torch.Tensor, convention: InputConvention) -> torch.Tensor:
+    """RGB in [0, 1] -> the network's channels (Y for Y-only networks), still in [0, 1]."""
     return rgb_to_y(x) if convention.channels == "y" else x
 
 
@@ -334,13 +315,14 @@ class Trainer:
         net.train()
         with progress:
             for lr_batch, hr_batch in loader:
-                x = to_network(lr_batch, self.convention).contiguous(memory_format=memory)
-                target = target_space(hr_batch, self.convention)
+                x = self.convention.to_network(network_channels(lr_batch, self.convention))
+                x = x.contiguous(memory_format=memory)
+                target = network_channels(hr_batch, self.convention)
                 with autocast:
-                    out = from_network(model(x).float(), self.convention)
+                    out = self.convention.from_network(model(x).float())
                     loss, parts = criterion(out, target)
                     if teacher is not None:
-                        teacher_out = target_space(teacher(lr_batch).clone(), self.convention)
+                        teacher_out = network_channels(teacher(lr_batch).clone(), self.convention)
                         kd_loss, _ = criterion(out, teacher_out)
                         weight = config.teacher.weight
                         loss = (1 - weight) * loss + weight * kd_loss
