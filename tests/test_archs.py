@@ -59,6 +59,11 @@ PUBLISHED = {
     ("rlfn_s", 4): (470_208, "all"),
     # CARN-M (Ahn et al., ECCV 2018), one multi-scale model: 412K.
     ("carn_m", 2): (412_000, "all"),
+    # RepAN, srkit's flagship (src/srkit/archs/repan.py), fused inference form; the issue's
+    # budget is <= 0.4M at every scale.
+    ("repan", 2): (281_388, "all"),
+    ("repan", 3): (287_883, "all"),
+    ("repan", 4): (296_976, "all"),
 }
 
 ALL_SCALES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
@@ -82,6 +87,7 @@ SMALL = {
     "rlfn": {"blocks": 2, "features": 8, "esa_channels": 4},
     "rlfn_s": {"blocks": 2, "features": 8, "esa_channels": 4},
     "carn_m": {"features": 8, "groups": 2},
+    "repan": {"features": 8, "blocks": 2},
 }
 
 
@@ -97,7 +103,7 @@ def test_param_count_matches_paper(name: str, scale: int) -> None:
     assert spec.params_counted == counted
     assert spec.published_params[scale] == published
     with torch.device("meta"):
-        net = build(name, scale=scale)
+        net = build(name, scale=scale, **spec.paper_options)
     n = count_params(net, counted)
     assert abs(n - published) / published <= 0.02, f"{name} x{scale}: {n:,} vs {published:,}"
 
@@ -266,3 +272,68 @@ def test_catalog_rows() -> None:
     assert imdn4.params == 715_176 and imdn4.published_params == 715_000
     assert imdn4.macs > 0 and "Hui" in imdn4.reference
     assert rows[3].macs < rows[4].macs < rows[5].macs
+
+
+# --------------------------------------------------------------------------- RepAN (flagship)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_repan_fits_the_budget_in_both_forms(scale: int) -> None:
+    assert count_params(build("repan", scale=scale)) <= 400_000  # training form
+    assert count_params(build("repan", scale=scale, fused=True)) <= 400_000
+
+
+def test_repan_fuse_keeps_outputs_and_leaves_plain_convolutions() -> None:
+    torch.manual_seed(0)
+    net = build("repan", scale=3).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.02)  # non-zero 1x1 branches
+    x = torch.rand(2, 3, 13, 11)
+    with torch.no_grad():
+        before = net(x)
+        after = net.fuse()(x)
+    assert before.shape == (2, 3, 39, 33)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+    assert not any("1x1" in name for name, _ in net.named_parameters())
+    fused = build("repan", scale=3, fused=True)
+    fused.load_state_dict(net.state_dict())  # the shipped form has exactly these tensors
+
+
+def test_repan_training_form_continues_from_fused_weights_exactly() -> None:
+    """x2 -> x4 initialisation and resuming from shipped weights: zero 1x1 branches."""
+    from srkit.train.trainer import transfer_weights
+    from srkit.weights import save_model
+
+    torch.manual_seed(1)
+    trained = build("repan", scale=2)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    fused = build("repan", scale=2).eval()
+    fused.load_state_dict(trained.state_dict())
+    fused.fuse()
+    x = torch.rand(1, 3, 10, 12)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = save_model(
+            fused, Path(folder) / "m.safetensors", arch="repan", scale=2, options={"fused": True}
+        )
+        student = build("repan", scale=2).eval()
+        loaded, skipped = transfer_weights(student, str(path))
+    assert all("1x1" in s for s in skipped) and len(loaded) == len(fused.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(student(x), trained.eval()(x), atol=1e-5, rtol=0)
+
+
+def test_repan_learns_the_identity_residual_from_the_start() -> None:
+    """The nearest-neighbour anchor: with a zero last layer the output is the upscaled input."""
+    net = build("repan", scale=2)
+    with torch.no_grad():
+        net.upsample.weight.zero_()
+        net.upsample.bias.zero_()
+    x = torch.rand(1, 3, 5, 4)
+    expected = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    torch.testing.assert_close(net(x), expected)

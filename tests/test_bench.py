@@ -99,7 +99,7 @@ def test_bad_image_stops_the_run_unless_skip_bad(tmp_path):
     folder = tmp_path / "mixed"
     _write_images(folder, 2)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    args = ["bench", "--scale", "2", "--data", str(folder)]
+    args = ["bench", "--model", "bicubic", "--scale", "2", "--data", str(folder)]
     failed = CliRunner().invoke(app, _expand_variadic(args))
     assert failed.exit_code != 0
     assert "broken.png" in failed.output
@@ -123,7 +123,9 @@ def test_zip_dataset_is_named_after_the_archive(tmp_path):
 def test_unknown_model_and_convention_are_clear_errors():
     result = CliRunner().invoke(app, ["bench", "--model", "bicubik", "--scale", "2"])
     assert result.exit_code != 0 and "unknown model 'bicubik'" in result.output
-    result = CliRunner().invoke(app, ["bench", "--convention", "matlab", "--scale", "2"])
+    result = CliRunner().invoke(
+        app, ["bench", "--model", "bicubic", "--convention", "matlab", "--scale", "2"]
+    )
     assert result.exit_code != 0 and "convention" in result.output
 
 
@@ -144,7 +146,17 @@ def test_bench_with_a_degradation_file(tmp_path):
     spec = tmp_path / "jpeg.yaml"
     spec.write_text("steps:\n  - {type: resize}\n  - {type: jpeg, quality: 10}\n")
     json_path = tmp_path / "d.json"
-    args = ["bench", "--scale", "2", "--degradation", str(spec), "--json", str(json_path)]
+    args = [
+        "bench",
+        "--model",
+        "bicubic",
+        "--scale",
+        "2",
+        "--degradation",
+        str(spec),
+        "--json",
+        str(json_path),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     degraded = json.loads(json_path.read_text())["results"][0]["psnr"]

@@ -214,8 +214,6 @@ def test_upscale_api_types(weight_file: Path) -> None:
     assert pil.size == (20, 28) and pil.mode == "RGBA"
     t = srkit.Upscaler(weight_file)(torch.rand(3, 9, 8))
     assert t.shape == (3, 18, 16)
-    with pytest.raises(ValueError, match="no model"):
-        srkit.upscale(arr)
 
 
 # --------------------------------------------------------------------------- batch

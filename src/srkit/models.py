@@ -75,12 +75,21 @@ def _resolve_weight_file(spec: str, scale: int) -> SRModel | None:
     return load(path, scale=scale)
 
 
-RESOLVERS: list[ModelResolver] = [_resolve_interpolation, _resolve_weight_file]
+def _resolve_shipped(spec: str, scale: int | None) -> SRModel | None:
+    """A model shipped inside srkit (`srkit models`): repan_x4, repan + scale, or default."""
+    from srkit.zoo import resolve_shipped
+
+    return resolve_shipped(spec, scale)
 
 
-def resolve_model(spec: str, scale: int, arch: str | None = None) -> SRModel:
+RESOLVERS: list[ModelResolver] = [_resolve_interpolation, _resolve_shipped, _resolve_weight_file]
+
+
+def resolve_model(spec: str, scale: int | None, arch: str | None = None) -> SRModel:
     """Turn a ``--model`` value (a name or a weight file) into an ``SRModel`` for ``scale``.
 
+    Names: ``bicubic``/``bilinear``/``nearest``, a shipped model (``default``, ``repan_x4``, or
+    a family such as ``repan`` with ``scale``), else a weight file.
     ``arch`` overrides the architecture detected from a weight file's keys.
     """
     if arch is not None:
@@ -91,5 +100,10 @@ def resolve_model(spec: str, scale: int, arch: str | None = None) -> SRModel:
         model = resolver(spec, scale)
         if model is not None:
             return model
-    known = ", ".join(sorted(INTERPOLATION_MODELS))
-    raise ValueError(f"unknown model {spec!r}: expected one of {known} or a weight file")
+    from srkit.zoo import shipped_models
+
+    shipped = sorted({m.family for m in shipped_models()} | {m.name for m in shipped_models()})
+    known = ", ".join(["default", *shipped, *sorted(INTERPOLATION_MODELS)])
+    raise ValueError(
+        f"unknown model {spec!r}: expected a weight file or one of {known} (see `srkit models`)"
+    )

@@ -16,6 +16,7 @@ from srkit.archs.espcn import ESPCN
 from srkit.archs.fsrcnn import FSRCNN
 from srkit.archs.imdn import IMDN
 from srkit.archs.lapsrn import LapSRN
+from srkit.archs.repan import RepAN
 from srkit.archs.rlfn import RLFN
 from srkit.archs.rrdb import RRDBNet
 from srkit.archs.srcnn import SRCNN
@@ -341,6 +342,25 @@ _SPECS = [
         published_params={2: 412_000, 3: 412_000, 4: 412_000},
         params_source="CARN paper, model comparison: CARN-M 412K (one multi-scale model)",
         description="mobile CARN: shared efficient residual blocks, group conv 4, multi-scale",
+    ),
+    ArchSpec(
+        name="repan",
+        cls=RepAN,
+        defaults={"features": 48, "blocks": 6, "channels": 3, "fused": False},
+        scales=(2, 3, 4),
+        convention=RGB01,
+        reference=Reference(
+            "srkit",
+            "RepAN: re-parameterised self-gated attention network (srkit's flagship)",
+            "srkit",
+            2026,
+        ),
+        published_params={2: 281_388, 3: 287_883, 4: 296_976},
+        params_source="srkit's own design (src/srkit/archs/repan.py), counted in the fused "
+        "inference form it ships in; training adds zero-initialised 1x1 branches (+11%)",
+        paper_options={"fused": True},
+        description="srkit's flagship: 6 gated residual blocks of re-parameterisable 3x3 "
+        "convolutions (48 ch), fused to plain convolutions for inference",
     ),
 ]
 

@@ -25,7 +25,9 @@ def results_table(results: Sequence[DatasetResult], convention: str) -> Table:
         table.add_column(f"x{scale}", justify="right")
     rows: dict[tuple[str, str], dict[int, DatasetResult]] = {}
     for result in results:
-        rows.setdefault((result.model, result.dataset), {})[result.scale] = result
+        # one row per model family, as papers print them: repan_x2 .. repan_x4 -> repan
+        label = result.model.removesuffix(f"_x{result.scale}")
+        rows.setdefault((label, result.dataset), {})[result.scale] = result
     for (model, dataset), by_scale in rows.items():
         cells = []
         for scale in scales:

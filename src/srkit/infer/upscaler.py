@@ -38,10 +38,9 @@ ModelSpec = str | os.PathLike | SRModel
 
 def _load_model(model: ModelSpec | None, scale: int | None) -> SRModel:
     if model is None:
-        raise ValueError(
-            "no model given: pass model= a weight file (.safetensors/.json, an official .pth) "
-            "or an interpolation name (bicubic); srkit's shipped models are not released yet"
-        )
+        from srkit.zoo import DEFAULT_NAME, DEFAULT_SCALE
+
+        return resolve_model(DEFAULT_NAME, DEFAULT_SCALE if scale is None else scale)
     if isinstance(model, (str, os.PathLike)):
         spec = os.fspath(model)
         if scale is None and spec.lower() in ("bicubic", "bilinear", "nearest"):

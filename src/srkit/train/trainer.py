@@ -435,12 +435,17 @@ class Trainer:
                 "ssim": score.get("ssim"),
             }
         export_net = copy.deepcopy(net).float().to(memory_format=torch.contiguous_format)
+        options = dict(config.arch_options)
+        if callable(getattr(export_net, "fuse", None)):
+            # re-parameterised nets ship in their inference form (plain convolutions)
+            export_net.fuse()
+            options["fused"] = True
         return save_model(
             export_net,
             self.out / f"{name}.safetensors",
             arch=config.arch,
             scale=config.scale,
-            options=dict(config.arch_options),
+            options=options,
             training_recipe=recipe,
             scores=scores,
             name=name,

@@ -1,0 +1,123 @@
+"""RepAN: srkit's flagship efficient SR network (Re-Parameterised self-gated Attention Network).
+
+Our own design, learning from four papers:
+
+* RLFN (Kong et al., CVPRW 2022, arXiv:2205.07514): few, plain 3x3 convolutions in residual
+  blocks beat heavier feature-distillation designs on real hardware;
+* IMDN (Hui et al., ACM MM 2019, arXiv:1909.11856): fuse early and late features with a 1x1
+  convolution before the reconstruction;
+* ECBSR (Zhang et al., ACM MM 2021) and RepVGG (Ding et al., CVPR 2021): train with extra
+  linear branches, infer with one convolution (structural re-parameterisation);
+* SPAN (Wan et al., CVPRW 2024, arXiv:2405.00706): parameter-free attention computed from the
+  block's own features, no extra layers.
+
+Layout (``features`` = 48, ``blocks`` = 6): a 3x3 head; ``blocks`` residual blocks, each two
+re-parameterisable 3x3 convolutions with a LeakyReLU between and a parameter-free self-gate
+``h * sigmoid(h)`` on the residual; a 1x1 fusion of the head and body features; a 3x3 tail with a
+long skip; a 3x3 convolution to ``3 * scale^2`` channels plus the LR image repeated ``scale^2``
+times (a nearest-neighbour anchor, so the network learns only the residual); pixel shuffle.
+
+Every layer of the deployed network is a plain 3x3 (or 1x1) convolution, which oneDNN, ONNX
+Runtime and OpenVINO run at full speed. RGB in [0, 1]. About 0.28M parameters at x2.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srkit.archs.common import check_scale
+
+SCALES = (2, 3, 4)
+
+
+class RepConv3x3(nn.Module):
+    """A 3x3 convolution trained with a parallel 1x1 branch, fused into one 3x3 for inference.
+
+    Both branches are linear, so the forward pass convolves once with ``w3 + pad(w1)``: the
+    training cost is one convolution, only the parameterisation (and thus the optimisation)
+    differs. The 1x1 branch starts at zero so that weights transferred from a fused network
+    (e.g. x2 -> x4 initialisation) reproduce it exactly.
+    """
+
+    def __init__(self, cin: int, cout: int, fused: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cout, cin, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        self.fused = fused
+        if not fused:
+            self.weight_1x1 = nn.Parameter(torch.zeros(cout, cin, 1, 1))
+            self.bias_1x1 = nn.Parameter(torch.zeros(cout))
+
+    def merged(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fused:
+            return self.weight, self.bias
+        return self.weight + F.pad(self.weight_1x1, (1, 1, 1, 1)), self.bias + self.bias_1x1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.merged()
+        return F.conv2d(x, weight, bias, padding=1)
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        if self.fused:
+            return
+        weight, bias = self.merged()
+        self.weight.copy_(weight)
+        self.bias.copy_(bias)
+        del self.weight_1x1, self.bias_1x1
+        self.fused = True
+
+
+class GatedBlock(nn.Module):
+    """x + g(h), h = conv(lrelu(conv(x))), g(h) = h * sigmoid(h): the gate is parameter-free."""
+
+    def __init__(self, features: int, fused: bool) -> None:
+        super().__init__()
+        self.conv1 = RepConv3x3(features, features, fused)
+        self.conv2 = RepConv3x3(features, features, fused)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv2(F.leaky_relu(self.conv1(x), 0.05))
+        return x + h * torch.sigmoid(h)
+
+
+class RepAN(nn.Module):
+    def __init__(
+        self,
+        scale: int = 4,
+        features: int = 48,
+        blocks: int = 6,
+        channels: int = 3,
+        fused: bool = False,
+    ) -> None:
+        super().__init__()
+        check_scale("repan", scale, SCALES)
+        self.scale = scale
+        self.channels = channels
+        self.head = RepConv3x3(channels, features, fused)
+        self.body = nn.Sequential(*(GatedBlock(features, fused) for _ in range(blocks)))
+        self.fusion = nn.Conv2d(2 * features, features, 1)
+        self.tail = RepConv3x3(features, features, fused)
+        self.upsample = RepConv3x3(features, channels * scale * scale, fused)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    @property
+    def fused(self) -> bool:
+        return self.head.fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(x)
+        body = self.fusion(torch.cat([feat, self.body(feat)], dim=1))
+        out = self.upsample(self.tail(body) + feat)
+        anchor = x.repeat_interleave(self.scale * self.scale, dim=1)
+        return self.shuffle(out + anchor)
+
+    def fuse(self) -> RepAN:
+        """Fold the training branches into plain convolutions (in place; same outputs)."""
+        for module in self.modules():
+            if isinstance(module, RepConv3x3):
+                module.fuse()
+        return self

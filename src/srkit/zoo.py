@@ -1,0 +1,168 @@
+"""srkit's shipped models: trained weights inside the package, usable offline by name.
+
+The weights live in ``srkit/assets/models/`` as srkit weight files (``NAME.safetensors`` +
+``NAME.json`` manifest with the training recipe, the Set5 scores measured by ``srkit bench`` and
+the sha256). ``index.json`` there lists them explicitly (no folder scanning) and marks exactly one
+default per scale::
+
+    {"models": [{"name": "repan_x4", "default": true}, {"name": "espcn_x3"}, ...]}
+
+A model is named by its full name (``repan_x4``), by its family and a scale (``repan`` with
+``--scale 4``), or as ``default`` (the default model of that scale).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+MODELS_DIR = Path(__file__).resolve().parent / "assets" / "models"
+INDEX = MODELS_DIR / "index.json"
+DEFAULT_NAME = "default"
+DEFAULT_SCALE = 4  # what `srkit upscale` does when neither a model nor a scale is given
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """One shipped weight file and the figures its manifest records."""
+
+    name: str
+    arch: str
+    scale: int
+    params: int
+    default: bool
+    set5_psnr: float
+    set5_ssim: float
+    set5_psnr_legacy: float | None
+    set5_ssim_legacy: float | None
+    path: Path  # the manifest
+    manifest: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        suffix = f"_x{self.scale}"
+        return self.name[: -len(suffix)] if self.name.endswith(suffix) else self.name
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path.parent / self.manifest["weights"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "scale": self.scale,
+            "params": self.params,
+            "default": self.default,
+            "set5_psnr": self.set5_psnr,
+            "set5_ssim": self.set5_ssim,
+        }
+
+
+def set5_scores(manifest: dict[str, Any], convention: str = "modern") -> dict[str, float] | None:
+    """The manifest's Set5 figures (``scores.set5.<convention>``: psnr, ssim), if recorded."""
+    return manifest.get("scores", {}).get("set5", {}).get(convention)
+
+
+@lru_cache(maxsize=1)
+def shipped_models() -> tuple[ShippedModel, ...]:
+    """Every shipped model, in the index's order."""
+    from srkit.weights.native import read_manifest
+
+    if not INDEX.is_file():
+        return ()
+    index = json.loads(INDEX.read_text())
+    models = []
+    for entry in index["models"]:
+        path = MODELS_DIR / f"{entry['name']}.json"
+        manifest = read_manifest(path)
+        modern = set5_scores(manifest, "modern")
+        legacy = set5_scores(manifest, "legacy") or {}
+        if modern is None:
+            raise ValueError(f"{path}: shipped without Set5 scores (scores.set5.modern)")
+        models.append(
+            ShippedModel(
+                name=entry["name"],
+                arch=manifest["arch"],
+                scale=int(manifest["scale"]),
+                params=int(manifest["params"]),
+                default=bool(entry.get("default", False)),
+                set5_psnr=float(modern["psnr"]),
+                set5_ssim=float(modern["ssim"]),
+                set5_psnr_legacy=legacy.get("psnr"),
+                set5_ssim_legacy=legacy.get("ssim"),
+                path=path,
+                manifest=manifest,
+            )
+        )
+    check_defaults(models)
+    return tuple(models)
+
+
+def check_defaults(models: list[ShippedModel]) -> None:
+    """At most one default per scale (the index is hand-edited, so say which scale is wrong)."""
+    seen: dict[int, str] = {}
+    for model in models:
+        if model.default:
+            if model.scale in seen:
+                raise ValueError(
+                    f"{INDEX}: two defaults at x{model.scale}: {seen[model.scale]}, {model.name}"
+                )
+            seen[model.scale] = model.name
+
+
+def default_model(scale: int) -> ShippedModel:
+    for model in shipped_models():
+        if model.default and model.scale == scale:
+            return model
+    scales = sorted({m.scale for m in shipped_models() if m.default})
+    raise ValueError(
+        f"srkit ships no default model for x{scale} (defaults exist for "
+        f"{', '.join(f'x{s}' for s in scales) or 'no scale'})"
+    )
+
+
+def find_model(spec: str, scale: int | None) -> ShippedModel | None:
+    """The shipped model ``spec`` names at ``scale``; None if ``spec`` is not a shipped name.
+
+    Raises when the name is shipped but not at that scale, or a family needs a scale.
+    """
+    key = spec.lower()
+    models = shipped_models()
+    if key == DEFAULT_NAME:
+        return default_model(DEFAULT_SCALE if scale is None else scale)
+    for model in models:
+        if model.name == key:
+            if scale is not None and scale != model.scale:
+                raise ValueError(f"{model.name} is an x{model.scale} model; asked for x{scale}")
+            return model
+    family = [m for m in models if m.family == key]
+    if not family:
+        return None
+    scales = ", ".join(f"x{m.scale}" for m in family)
+    if scale is None:
+        if len(family) == 1:
+            return family[0]
+        raise ValueError(f"{key} ships at {scales}: give a scale (--scale)")
+    for model in family:
+        if model.scale == scale:
+            return model
+    raise ValueError(f"{key} ships at {scales}, not x{scale}")
+
+
+def load_shipped(model: ShippedModel):
+    """The ready ``SRModel`` (sha256 verified)."""
+    from srkit.weights import load
+
+    loaded = load(model.path, scale=model.scale)
+    loaded.name = model.name
+    return loaded
+
+
+def resolve_shipped(spec: str, scale: int | None):
+    """``srkit.models`` resolver: a shipped model by name, or None."""
+    model = find_model(spec, scale)
+    return None if model is None else load_shipped(model)

@@ -1,0 +1,106 @@
+"""Ship a trained model inside srkit: copy its weights into ``src/srkit/assets/models/``, measure
+its Set5 figures with the benchmark (both conventions), write them into its manifest and list it
+in ``index.json``.
+
+Usage:
+    python tools/ship_model.py runs/repan_x4/repan_x4.safetensors --default
+    python tools/ship_model.py runs/espcn_x3/espcn_x3.safetensors --name espcn_x3 --paper 32.55
+
+The manifest keeps the training recipe, with the data root written as ``${SRKIT_DATA}`` so the
+recipe is portable; ``srkit bench --model NAME --scale S`` reproduces the recorded figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from srkit.bench.machine import machine_summary
+from srkit.bench.runner import run_benchmark
+from srkit.data.builtin import bundled_set5
+from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
+from srkit.zoo import INDEX, MODELS_DIR, shipped_models
+
+
+def portable(value, data_root: str):
+    """Absolute data/asset paths in the recipe -> ``${SRKIT_DATA}`` / ``${SRKIT_SET5}``."""
+    if isinstance(value, dict):
+        return {k: portable(v, data_root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, data_root) for v in value]
+    if isinstance(value, str):
+        return value.replace(str(bundled_set5()), "${SRKIT_SET5}").replace(
+            data_root, "${SRKIT_DATA}"
+        )
+    return value
+
+
+def set5_figures(manifest_file: Path, scale: int) -> dict:
+    figures = {}
+    for convention in ("modern", "legacy"):
+        (result,) = run_benchmark(
+            str(manifest_file), [str(bundled_set5())], [scale], convention=convention
+        )
+        figures[convention] = {"psnr": round(result.psnr, 4), "ssim": round(result.ssim, 5)}
+    figures["measured_by"] = f"srkit bench --model {manifest_file.stem} --scale {scale}"
+    figures["machine"] = machine_summary()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights", type=Path, help="a run's exported .safetensors (or .json)")
+    parser.add_argument("--name", help="shipped name (default: the run's name)")
+    parser.add_argument("--default", action="store_true", help="make it its scale's default")
+    parser.add_argument("--paper", type=float, help="the paper's Set5 PSNR, kept for tables")
+    parser.add_argument(
+        "--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+    args = parser.parse_args()
+
+    source = manifest_path(args.weights)
+    _, scale, _, manifest = load_native(source)  # sha256 checked
+    name = args.name or manifest["name"]
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    target_weights = MODELS_DIR / f"{name}.safetensors"
+    shutil.copyfile(source.parent / manifest["weights"], target_weights)
+    manifest = portable(manifest, str(Path(args.data_root).resolve()))
+    manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
+    target = MODELS_DIR / f"{name}.json"
+    target.write_text(json.dumps(manifest, indent=2) + "\n")  # scores come from this file
+    manifest["scores"] = {**manifest.get("scores", {}), "set5": set5_figures(target, scale)}
+    if args.paper is not None:
+        manifest["scores"]["paper_set5_psnr"] = args.paper
+    target.write_text(json.dumps(manifest, indent=2) + "\n")
+    read_manifest(target)
+
+    index = json.loads(INDEX.read_text()) if INDEX.is_file() else {"models": []}
+    entries = [e for e in index["models"] if e["name"] != name]
+    if args.default:
+        for entry in entries:
+            if _scale_of(entry["name"]) == scale:
+                entry.pop("default", None)
+    entries.append({"name": name, **({"default": True} if args.default else {})})
+    index["models"] = sorted(entries, key=lambda e: (_scale_of(e["name"]), e["name"]))
+    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    shipped_models.cache_clear()
+    modern = manifest["scores"]["set5"]["modern"]
+    legacy = manifest["scores"]["set5"]["legacy"]
+    print(
+        f"shipped {name} (x{scale}, {manifest['params']:,} params): Set5 "
+        f"{modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
+        f"{legacy['ssim']:.4f}){' [default]' if args.default else ''}"
+    )
+    shipped_models()  # the index still parses, one default per scale
+
+
+def _scale_of(name: str) -> int:
+    manifest = json.loads((MODELS_DIR / f"{name}.json").read_text())
+    return int(manifest["scale"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
