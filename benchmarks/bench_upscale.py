@@ -3,10 +3,10 @@
 Makes a synthetic 8K PNG (smooth structure, edges and texture), then runs `srkit upscale` on it
 in a child process (so the figures are the CLI's own: model load, decode, tiled inference,
 streamed PNG encode) and reports the child's peak resident memory (ru_maxrss) and wall time.
-Goal: peak RSS < 4 GB for the default model.
+Goal: peak RSS < 4 GB for the default model (srkit's shipped default x4, `srkit models`).
 
 Usage:
-  python benchmarks/bench_upscale.py --model ../shared/weights/official/rlfn/rlfn_x4.pth
+  python benchmarks/bench_upscale.py [--model default|NAME|FILE]
       [--backend openvino --precision int8] [--tile 256] [--size 7680x4320] [--workdir DIR]
       [--json FILE]
 """
@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = REPO.parent / "shared" / "weights" / "official" / "rlfn" / "rlfn_x4.pth"
+DEFAULT_MODEL = "default"  # srkit's default x4 model
 
 
 def make_image(path: Path, width: int, height: int, seed: int = 0) -> None:

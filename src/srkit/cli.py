@@ -21,17 +21,20 @@ out = Console()
 
 # Options that take several values after one flag (`--scale 2 3 4`), as SR users type them.
 _VARIADIC_OPTIONS = {"--scale", "--data"}
+_VARIADIC_BY_COMMAND = {"bench": {"--model"}}  # several models side by side in one table
 
 
 def _expand_variadic(argv: list[str]) -> list[str]:
     """Rewrite ``--scale 2 3 4`` as ``--scale 2 --scale 3 --scale 4`` for click."""
+    command = next((token for token in argv if not token.startswith("-")), None)
+    variadic = _VARIADIC_OPTIONS | _VARIADIC_BY_COMMAND.get(command or "", set())
     expanded: list[str] = []
     current: str | None = None
     for token in argv:
         if token == "--":
             current = None
             expanded.append(token)
-        elif token in _VARIADIC_OPTIONS:
+        elif token in variadic:
             current = token
             expanded.append(token)
         elif current is not None and not token.startswith("-") and expanded[-1] != current:
@@ -65,19 +68,23 @@ def _fail(message: str, code: int = 1) -> None:
 @app.command(
     epilog=(
         "Examples:\n\n"
+        "  srkit bench                       (srkit's default models, x2 x3 x4, Set5)\n\n"
         "  srkit bench --model bicubic --scale 2 3 4\n\n"
+        "  srkit bench --model repan espcn official/IMDN_x4.pth --scale 4\n\n"
         "  srkit bench --model bicubic --scale 4 --data ~/datasets/Set14 B100.zip "
         "--convention legacy --csv set14.csv --json set14.json"
     )
 )
 def bench(
     model: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
-            help="bicubic, bilinear, nearest, or a weight file (srkit .safetensors, official "
+            help="One or more models, side by side: default (srkit's default model per "
+            "scale), a shipped model (`srkit "
+            "models`), bicubic/bilinear/nearest, or a weight file (srkit .safetensors, official "
             ".pth/.pt, LapSRN .mat)."
         ),
-    ] = "bicubic",
+    ] = None,
     scale: Annotated[
         list[int] | None, typer.Option(help="One or more scales: --scale 2 3 4 (default).")
     ] = None,
@@ -140,21 +147,23 @@ def bench(
     def on_dataset(source) -> None:
         tasks.append(progress.add_task(source.name, total=len(source) * len(scales)))
 
+    results = []
     try:
         with progress:
-            results = run_benchmark(
-                model,
-                datasets,
-                scales,
-                convention=convention,
-                channel=channel,
-                border=border,
-                skip_bad=skip_bad,
-                arch=arch,
-                on_dataset=on_dataset,
-                **options,
-                on_image=lambda steps: progress.advance(tasks[-1], steps),
-            )
+            for spec in model or ["default"]:
+                results += run_benchmark(
+                    spec,
+                    datasets,
+                    scales,
+                    convention=convention,
+                    channel=channel,
+                    border=border,
+                    skip_bad=skip_bad,
+                    arch=arch,
+                    on_dataset=on_dataset,
+                    **options,
+                    on_image=lambda steps: progress.advance(tasks[-1], steps),
+                )
     except (ImageReadError, ValueError, FileNotFoundError, NotADirectoryError) as error:
         _fail(str(error))
     out.print(results_table(results, convention))
@@ -247,6 +256,8 @@ def prepare(
 @app.command(
     epilog=(
         "Examples:\n\n"
+        "  srkit upscale photo.png -o photo_x4.png\n\n"
+        "  srkit upscale photo.png -o photo_x2.png --scale 2 --model repan\n\n"
         "  srkit upscale photo.png -o photo_x4.png --model rlfn_x4.pth\n\n"
         "  srkit upscale shots/ more/*.jpg album.zip -o out/ --model model.safetensors "
         "--recursive --format png --tile 256 --backend openvino --precision int8 --calib shots/"
@@ -262,9 +273,14 @@ def upscale(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option(help="Weight file (.safetensors/.json, official .pth, .mat) or bicubic."),
+        typer.Option(
+            help="A shipped model (`srkit models`; default: srkit's default model), a weight "
+            "file (.safetensors/.json, official .pth, .mat) or bicubic."
+        ),
     ] = None,
-    scale: Annotated[list[str] | None, typer.Option(help="Scale (default: the model's).")] = None,
+    scale: Annotated[
+        list[str] | None, typer.Option(help="Scale (default: the model's; 4 for the default).")
+    ] = None,
     tile: Annotated[
         int | None, typer.Option(help="Tile size in input pixels (default: auto; 0: no tiles).")
     ] = None,
@@ -347,6 +363,73 @@ def upscale(
     )
     if failed_total:
         raise typer.Exit(1)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  srkit compare -o demo/\n\n"
+        "  srkit compare photo.png --model rlfn_x4.pth --scale 4 -o out/ --crop 120 80 48"
+    )
+)
+def compare(
+    image: Annotated[
+        Path | None, typer.Argument(help="HR image (default: the bundled Set5 butterfly).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Shipped model name, weight file (.safetensors/.json, official .pth) or bicubic "
+            "(default: srkit's default model for the scale)."
+        ),
+    ] = None,
+    scale: Annotated[list[str] | None, typer.Option(help="Scale factor (default: 4).")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output folder (default: the current one).")
+    ] = Path("."),
+    crop: Annotated[
+        tuple[int, int, int] | None,
+        typer.Option(
+            metavar="X Y W",
+            help="Zoomed square: left, top, side in HR pixels (default: the most detailed).",
+        ),
+    ] = None,
+) -> None:
+    """Show what SR does on one image: bicubic | model | HR with a zoomed crop and Y-PSNR.
+
+    The HR is downscaled exactly as `srkit bench` does (MATLAB bicubic, rounded to uint8); the
+    PSNRs are the ones `srkit bench` reports for that image. Writes OUT/<stem>_x<scale>_<model>.png
+    and OUT/<stem>_x<scale>_compare.png.
+    """
+    from srkit.data.builtin import bundled_set5
+    from srkit.infer.compare import compare as run_compare
+
+    # `--scale` is variadic for bench: `--scale 4 a.png` arrives as --scale 4 --scale a.png
+    numbers = [s for s in scale or [] if s.lstrip("-").isdigit()]
+    images = ([str(image)] if image is not None else []) + [
+        s for s in scale or [] if not s.lstrip("-").isdigit()
+    ]
+    if len(images) > 1:
+        _fail(f"one image per run, got {', '.join(images)}")
+    if len(set(numbers)) > 1:
+        _fail(f"one scale per run, got {', '.join(numbers)}")
+    try:
+        source = Path(images[0]) if images else bundled_set5() / "butterfly.png"
+        result = run_compare(source, model, int(numbers[0]) if numbers else 4, output, crop=crop)
+    except (ValueError, OSError, ImportError) as error:  # ImageReadError is a ValueError
+        _fail(str(error))
+    x, y, side = result.crop
+    pad = max(len("bicubic"), len(result.model))
+    lines = [
+        f"{source.name} x{result.scale} ({result.width}x{result.height}), Y-PSNR as srkit bench:",
+        f"  {'bicubic':<{pad}}  {result.psnr_bicubic:6.2f} dB",
+        f"  {result.model:<{pad}}  {result.psnr_model:6.2f} dB",
+        f"zoom: {side}x{side} at ({x}, {y}), {result.zoom}x",
+        f"wrote {result.sr_path}",
+        f"wrote {result.compare_path}",
+    ]
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)  # never break paths
 
 
 @app.command(
@@ -489,6 +572,62 @@ def speed(
     if json is not None:
         write_json(results, json, **meta)
         console.print(f"results: {json}")
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  srkit models\n\n"
+        "  srkit models --json models.json\n\n"
+        "  srkit bench --model repan_x4 --scale 4"
+    )
+)
+def models(
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", help="Write the list as JSON to this file (- for stdout)."),
+    ] = None,
+) -> None:
+    """List the trained models shipped with srkit (offline, usable by name)."""
+    from srkit.zoo import shipped_models
+
+    try:
+        shipped = shipped_models()
+    except (ValueError, OSError) as error:
+        _fail(str(error))
+    if json_out is not None:
+        import json
+
+        text = json.dumps({"models": [m.to_json() for m in shipped]}, indent=2)
+        if json_out == "-":
+            out.print(text, highlight=False, soft_wrap=True)
+        else:
+            Path(json_out).write_text(text + "\n")
+            console.print(f"wrote {json_out}")
+        return
+    from rich.table import Table
+
+    table = Table(title="srkit's shipped models (Set5, Y channel, border = scale)")
+    for column in ("name", "arch", "scale", "params", "default", "PSNR / SSIM", "legacy"):
+        table.add_column(column, justify="left" if column in ("name", "arch") else "right")
+    for m in shipped:
+        legacy = (
+            f"{m.set5_psnr_legacy:.3f} / {m.set5_ssim_legacy:.4f}"
+            if m.set5_psnr_legacy is not None and m.set5_ssim_legacy is not None
+            else "-"
+        )
+        table.add_row(
+            m.name,
+            m.arch,
+            f"x{m.scale}",
+            f"{m.params:,}",
+            "yes" if m.default else "",
+            f"{m.set5_psnr:.3f} / {m.set5_ssim:.4f}",
+            legacy,
+        )
+    out.print(table)
+    if not shipped:
+        console.print("[yellow]no shipped models in this installation")
 
 
 @app.command()
