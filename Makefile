@@ -1,4 +1,4 @@
-# Two commands for a fresh machine:  `make demo` (set up + run srkit on the bundled Set5)
+# Two commands for a fresh machine:  `make demo` (set up + upscale/benchmark the bundled Set5)
 # and `make test` (set up + lint + tests). Both create .venv and install torch's CPU build first.
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,23 +17,25 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
+# The bundled Set5 butterfly through srkit's default x4 model: demo/butterfly_x4_*.png and the
+# side-by-side demo/butterfly_x4_compare.png; then the Set5 table of the default models vs bicubic.
 demo: setup
-	$(BIN)/srkit bench --model bicubic --scale 2 3 4
-	$(BIN)/srkit bench --model bicubic --scale 2 3 4 --convention legacy
+	$(BIN)/srkit compare -o demo
+	$(BIN)/srkit bench --model default bicubic --scale 2 3 4
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2
 
 format: setup
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks tools
+	$(BIN)/ruff format src tests benchmarks tools
 
 bench-speed: setup
 	$(BIN)/python benchmarks/bench_eval_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo
