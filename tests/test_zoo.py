@@ -166,3 +166,36 @@ def test_bench_runs_several_models_in_one_table() -> None:
     assert result.exit_code == 0, result.output
     assert "bicubic" in result.output and "nearest" in result.output
     assert "33.682" in result.output  # bicubic x2 on Set5
+
+
+def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
+    """tools/ship_model.py: weights copied, Set5 measured into the manifest, one default."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "ship_model", Path(__file__).resolve().parents[1] / "tools" / "ship_model.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    torch.manual_seed(0)
+    run = tmp_path / "run"
+    for name in ("a_x3", "b_x3"):
+        save_model(
+            build("espcn", scale=3, n1=4, n2=4), run / f"{name}.safetensors", arch="espcn",
+            scale=3, options={"n1": 4, "n2": 4}, name=name,
+            training_recipe={"training_data": [str(tmp_path / "data" / "T91")]},
+        )  # fmt: skip
+    zoo_dir = tmp_path / "zoo"
+    tool.ship_model(run / "a_x3.safetensors", default=True, data_root=str(tmp_path / "data"),
+                    models_dir=zoo_dir)  # fmt: skip
+    manifest = tool.ship_model(run / "b_x3.safetensors", name="b_x3", default=True,
+                               paper=32.55, models_dir=zoo_dir)  # fmt: skip
+    index = json.loads((zoo_dir / "index.json").read_text())["models"]
+    assert index == [{"name": "a_x3"}, {"name": "b_x3", "default": True}]
+    a = json.loads((zoo_dir / "a_x3.json").read_text())
+    assert a["training_recipe"]["training_data"] == ["${SRKIT_DATA}/T91"]
+    assert a["sha256"] == sha256_file(zoo_dir / "a_x3.safetensors")
+    (result,) = run_benchmark(str(zoo_dir / "b_x3.json"), [bundled_set5()], [3])
+    assert manifest["scores"]["set5"]["modern"]["psnr"] == pytest.approx(result.psnr, abs=1e-4)
+    assert manifest["scores"]["paper_set5_psnr"] == 32.55
+    assert "legacy" in manifest["scores"]["set5"]

@@ -50,6 +50,46 @@ def set5_figures(manifest_file: Path, scale: int) -> dict:
     return figures
 
 
+def ship_model(
+    weights: Path,
+    name: str | None = None,
+    default: bool = False,
+    paper: float | None = None,
+    data_root: str | None = None,
+    models_dir: Path = MODELS_DIR,
+) -> dict:
+    """Copy, score and list one model; returns its final manifest."""
+    source = manifest_path(weights)
+    _, scale, _, manifest = load_native(source)  # sha256 checked
+    name = name or manifest["name"]
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target_weights = models_dir / f"{name}.safetensors"
+    shutil.copyfile(source.parent / manifest["weights"], target_weights)
+    if data_root is not None:
+        manifest = portable(manifest, str(Path(data_root).resolve()))
+    manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
+    target = models_dir / f"{name}.json"
+    target.write_text(json.dumps(manifest, indent=2) + "\n")  # scores come from this file
+    manifest["scores"] = {**manifest.get("scores", {}), "set5": set5_figures(target, scale)}
+    if paper is not None:
+        manifest["scores"]["paper_set5_psnr"] = paper
+    target.write_text(json.dumps(manifest, indent=2) + "\n")
+    read_manifest(target)
+
+    index_path = models_dir / INDEX.name
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": []}
+    entries = [e for e in index["models"] if e["name"] != name]
+    if default:
+        for entry in entries:
+            if _scale_of(models_dir, entry["name"]) == scale:
+                entry.pop("default", None)
+    entries.append({"name": name, **({"default": True} if default else {})})
+    index["models"] = sorted(entries, key=lambda e: (_scale_of(models_dir, e["name"]), e["name"]))
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    shipped_models.cache_clear()
+    return manifest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path, help="a run's exported .safetensors (or .json)")
@@ -60,45 +100,19 @@ def main() -> None:
         "--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )
     args = parser.parse_args()
-
-    source = manifest_path(args.weights)
-    _, scale, _, manifest = load_native(source)  # sha256 checked
-    name = args.name or manifest["name"]
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    target_weights = MODELS_DIR / f"{name}.safetensors"
-    shutil.copyfile(source.parent / manifest["weights"], target_weights)
-    manifest = portable(manifest, str(Path(args.data_root).resolve()))
-    manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
-    target = MODELS_DIR / f"{name}.json"
-    target.write_text(json.dumps(manifest, indent=2) + "\n")  # scores come from this file
-    manifest["scores"] = {**manifest.get("scores", {}), "set5": set5_figures(target, scale)}
-    if args.paper is not None:
-        manifest["scores"]["paper_set5_psnr"] = args.paper
-    target.write_text(json.dumps(manifest, indent=2) + "\n")
-    read_manifest(target)
-
-    index = json.loads(INDEX.read_text()) if INDEX.is_file() else {"models": []}
-    entries = [e for e in index["models"] if e["name"] != name]
-    if args.default:
-        for entry in entries:
-            if _scale_of(entry["name"]) == scale:
-                entry.pop("default", None)
-    entries.append({"name": name, **({"default": True} if args.default else {})})
-    index["models"] = sorted(entries, key=lambda e: (_scale_of(e["name"]), e["name"]))
-    INDEX.write_text(json.dumps(index, indent=2) + "\n")
-    shipped_models.cache_clear()
+    manifest = ship_model(args.weights, args.name, args.default, args.paper, args.data_root)
     modern = manifest["scores"]["set5"]["modern"]
     legacy = manifest["scores"]["set5"]["legacy"]
     print(
-        f"shipped {name} (x{scale}, {manifest['params']:,} params): Set5 "
-        f"{modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
+        f"shipped {manifest['name']} (x{manifest['scale']}, {manifest['params']:,} params): "
+        f"Set5 {modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
         f"{legacy['ssim']:.4f}){' [default]' if args.default else ''}"
     )
     shipped_models()  # the index still parses, one default per scale
 
 
-def _scale_of(name: str) -> int:
-    manifest = json.loads((MODELS_DIR / f"{name}.json").read_text())
+def _scale_of(models_dir: Path, name: str) -> int:
+    manifest = json.loads((models_dir / f"{name}.json").read_text())
     return int(manifest["scale"])
 
 
