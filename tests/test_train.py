@@ -233,4 +233,5 @@ def test_shipped_configs_are_valid(path, shared_data):
     except ConfigError as error:  # x4 recipes that start from an x2 run not trained here
         assert "init.path" in str(error), error
         return
-    assert path.stem == f"{config.arch}_x{config.scale}"
+    assert path.stem.startswith(f"{config.arch}_x{config.scale}")  # _kd: a variant
+    assert config.name == path.stem
