@@ -235,3 +235,21 @@ def test_shipped_configs_are_valid(path, shared_data):
         return
     assert path.stem.startswith(f"{config.arch}_x{config.scale}")  # _kd: a variant
     assert config.name == path.stem
+
+
+def test_ema_warm_up_forgets_the_starting_weights() -> None:
+    from torch import nn
+
+    from srkit.train.trainer import Ema
+
+    start = nn.Linear(2, 2)
+    ema = Ema(start, 0.999)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(10**6) == 0.999
+    target = nn.Linear(2, 2)
+    for step in range(4000):
+        ema.update(target, step)
+    # plain 0.999 EMA would still hold 0.999^4000 = 1.8% of the start; warm-up leaves almost nothing
+    residue = (ema.net.weight - target.weight).abs().max() / (
+        start.weight - target.weight
+    ).abs().max()
+    assert residue < 0.001
