@@ -38,11 +38,11 @@ def portable(value, data_root: str):
     return value
 
 
-def set5_figures(manifest_file: Path, scale: int) -> dict:
+def set5_figures(manifest_file: Path, scale: int, arch: str) -> dict:
     figures = {}
     for convention in ("modern", "legacy"):
-        (result,) = run_benchmark(
-            str(manifest_file), [str(bundled_set5())], [scale], convention=convention
+        (result,) = run_benchmark(  # arch given: loaded as a file, not looked up in the zoo
+            str(manifest_file), [str(bundled_set5())], [scale], convention=convention, arch=arch
         )
         figures[convention] = {"psnr": round(result.psnr, 4), "ssim": round(result.ssim, 5)}
     figures["measured_by"] = f"srkit bench --model {manifest_file.stem} --scale {scale}"
@@ -69,8 +69,10 @@ def ship_model(
         manifest = portable(manifest, str(Path(data_root).resolve()))
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
     target = models_dir / f"{name}.json"
-    target.write_text(json.dumps(manifest, indent=2) + "\n")  # scores come from this file
-    manifest["scores"] = {**manifest.get("scores", {}), "set5": set5_figures(target, scale)}
+    # scored from the run's own file (same sha256): the zoo never lists an unscored manifest
+    figures = set5_figures(source, scale, manifest["arch"])
+    figures["measured_by"] = f"srkit bench --model {name} --scale {scale}"
+    manifest["scores"] = {**manifest.get("scores", {}), "set5": figures}
     if paper is not None:
         manifest["scores"]["paper_set5_psnr"] = paper
     target.write_text(json.dumps(manifest, indent=2) + "\n")
