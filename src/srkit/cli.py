@@ -609,7 +609,9 @@ def models(
 
     table = Table(title="srkit's shipped models (Set5, Y channel, border = scale)")
     for column in ("name", "arch", "scale", "params", "default", "PSNR / SSIM", "legacy"):
-        table.add_column(column, justify="left" if column in ("name", "arch") else "right")
+        table.add_column(
+            column, justify="left" if column in ("name", "arch") else "right", no_wrap=True
+        )
     for m in shipped:
         legacy = (
             f"{m.set5_psnr_legacy:.3f} / {m.set5_ssim_legacy:.4f}"
