@@ -68,7 +68,7 @@ def catalog_rows(size: int = 256, names: list[str] | None = None) -> list[Catalo
         spec = ARCHS[name]
         for scale in spec.scales:
             with torch.device("meta"):
-                net = build(name, scale=scale)
+                net = build(name, scale=scale, **spec.paper_options)
             shape = (1, spec.convention.in_channels, size, size)
             rows.append(
                 CatalogRow(

@@ -32,7 +32,7 @@ from srkit.archs.common import check_scale
 SCALES = (2, 3, 4)
 
 
-class RepConv3x3(nn.Module):
+class RepConv3x3(nn.Conv2d):
     """A 3x3 convolution trained with a parallel 1x1 branch, fused into one 3x3 for inference.
 
     Both branches are linear, so the forward pass convolves once with ``w3 + pad(w1)``: the
@@ -42,10 +42,7 @@ class RepConv3x3(nn.Module):
     """
 
     def __init__(self, cin: int, cout: int, fused: bool = False) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(cout, cin, 3, 3))
-        self.bias = nn.Parameter(torch.zeros(cout))
-        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        super().__init__(cin, cout, 3, padding=1)  # a Conv2d: MAC counters and exporters see it
         self.fused = fused
         if not fused:
             self.weight_1x1 = nn.Parameter(torch.zeros(cout, cin, 1, 1))
