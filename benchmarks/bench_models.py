@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from srkit.bench.machine import cpu_name
-from srkit.bench.runner import run_benchmark
+from srkit.bench.runner import evaluate_models
 from srkit.data.builtin import bundled_set5
+from srkit.models import resolve_model
 from srkit.zoo import shipped_models
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    set5 = [str(bundled_set5())]
+    set5 = bundled_set5()
     rows = []
     start = time.perf_counter()
     for scale in args.scales:
@@ -62,9 +63,10 @@ def main() -> None:
             else:
                 print(f"note: {path} not found, {label} x{scale} left out")
         for label, spec, shipped in specs:
+            model = resolve_model(spec, scale)  # loaded once, scored in both conventions
             scores = {}
             for convention in ("modern", "legacy"):
-                (result,) = run_benchmark(spec, set5, [scale], convention=convention)
+                (result,) = evaluate_models({scale: model}, set5, convention=convention)
                 scores[convention] = (result.psnr, result.ssim)
             family = shipped.arch if shipped is not None else label
             row = {
@@ -90,10 +92,7 @@ def main() -> None:
                     and abs(row["ssim"] - shipped.set5_ssim) < 5e-5
                 )
             else:
-                from srkit.models import resolve_model
-
-                net = resolve_model(spec, scale).net
-                row["params"] = sum(p.numel() for p in net.parameters())
+                row["params"] = sum(p.numel() for p in model.net.parameters())
             rows.append(row)
     print(f"\nSet5, Y channel, border = scale; {cpu_name()}; {time.perf_counter() - start:.0f} s")
     print("| model | scale | params | train h | Set5 modern | Set5 legacy | paper | manifest |")

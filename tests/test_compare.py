@@ -139,7 +139,10 @@ def test_model_none_means_the_default_model(tmp_path: Path, monkeypatch) -> None
         asked.append((spec, scale))
         return tiny_espcn(scale) if spec == "default" else real(spec, scale)
 
+    import srkit.infer.upscaler as upscaler_module  # compare resolves names through it
+
     monkeypatch.setattr(compare_module, "resolve_model", fake)
+    monkeypatch.setattr(upscaler_module, "resolve_model", fake)
     result = compare(BUTTERFLY, None, 2, tmp_path)
     assert ("default", 2) in asked
     assert result.model == "tiny_espcn" and result.sr_path.exists()

@@ -45,7 +45,6 @@ def set5_figures(manifest_file: Path, scale: int, arch: str) -> dict:
             str(manifest_file), [str(bundled_set5())], [scale], convention=convention, arch=arch
         )
         figures[convention] = {"psnr": round(result.psnr, 4), "ssim": round(result.ssim, 5)}
-    figures["measured_by"] = f"srkit bench --model {manifest_file.stem} --scale {scale}"
     figures["machine"] = machine_summary()
     return figures
 
@@ -81,12 +80,13 @@ def ship_model(
     index_path = models_dir / INDEX.name
     index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": []}
     entries = [e for e in index["models"] if e["name"] != name]
+    scales = {e["name"]: _scale_of(models_dir, e["name"]) for e in entries} | {name: scale}
     if default:
         for entry in entries:
-            if _scale_of(models_dir, entry["name"]) == scale:
+            if scales[entry["name"]] == scale:
                 entry.pop("default", None)
     entries.append({"name": name, **({"default": True} if default else {})})
-    index["models"] = sorted(entries, key=lambda e: (_scale_of(models_dir, e["name"]), e["name"]))
+    index["models"] = sorted(entries, key=lambda e: (scales[e["name"]], e["name"]))
     index_path.write_text(json.dumps(index, indent=2) + "\n")
     shipped_models.cache_clear()
     return manifest

@@ -102,7 +102,7 @@ def resolve_model(spec: str, scale: int | None, arch: str | None = None) -> SRMo
             return model
     from srkit.zoo import shipped_models
 
-    shipped = sorted({m.family for m in shipped_models()} | {m.name for m in shipped_models()})
+    shipped = sorted({name for m in shipped_models() for name in (m.family, m.name)})
     known = ", ".join(["default", *shipped, *sorted(INTERPOLATION_MODELS)])
     raise ValueError(
         f"unknown model {spec!r}: expected a weight file or one of {known} (see `srkit models`)"

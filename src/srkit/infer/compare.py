@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from srkit.bench.protocol import matlab_bicubic_lr, super_resolve_uint8
 from srkit.image.color import rgb_uint8_to_y
 from srkit.image.io import read_rgb, write_image
+from srkit.infer.upscaler import load_model
 from srkit.metrics import mod_crop, psnr
 from srkit.models import SRModel, resolve_model
 
@@ -51,18 +52,12 @@ class CompareResult:
 
 
 def _load_model(model: str | os.PathLike | SRModel | None, scale: int) -> SRModel:
-    if model is None or isinstance(model, (str, os.PathLike)):
-        spec = "default" if model is None else os.fspath(model)
-        try:
-            resolved = resolve_model(spec, scale)
-        except ValueError as error:
-            if model is None:
-                raise ValueError(f"{error}; pass a model (a weight file or bicubic)") from error
-            raise
-    elif callable(model) and hasattr(model, "scale"):
-        resolved = model
-    else:
-        raise TypeError(f"model must be a name, a weight file or an SRModel, not {model!r}")
+    try:
+        resolved = load_model(model, scale)
+    except ValueError as error:
+        if model is None:
+            raise ValueError(f"{error}; pass a model (a weight file or bicubic)") from error
+        raise
     if int(resolved.scale) != scale:
         raise ValueError(f"{resolved.name} is an x{resolved.scale} model; asked for x{scale}")
     return resolved

@@ -36,11 +36,12 @@ DEFAULT_OVERLAP = 16
 ModelSpec = str | os.PathLike | SRModel
 
 
-def _load_model(model: ModelSpec | None, scale: int | None) -> SRModel:
+def load_model(model: ModelSpec | None, scale: int | None) -> SRModel:
+    """A name, weight file or ready ``SRModel`` -> ``SRModel``; None: srkit's default model."""
     if model is None:
-        from srkit.zoo import DEFAULT_NAME, DEFAULT_SCALE
+        from srkit.zoo import DEFAULT_NAME
 
-        return resolve_model(DEFAULT_NAME, DEFAULT_SCALE if scale is None else scale)
+        return resolve_model(DEFAULT_NAME, scale)  # the zoo picks the default scale
     if isinstance(model, (str, os.PathLike)):
         spec = os.fspath(model)
         if scale is None and spec.lower() in ("bicubic", "bilinear", "nearest"):
@@ -115,7 +116,7 @@ class Upscaler:
         calib: str | os.PathLike | None = None,
         cache_dir: str | os.PathLike | None = None,
     ) -> None:
-        base = _load_model(model, scale)
+        base = load_model(model, scale)
         self.base_model = base
         self.scale = int(base.scale)
         self.backend = backend
