@@ -69,6 +69,8 @@ def test_tiny_run_beats_bicubic_on_its_training_images(tmp_path):
     assert manifest["arch"] == "vdsr" and manifest["scale"] == 2
     assert manifest["training_recipe"]["iterations"] == 300
     assert manifest["scores"]["validation"]["psnr"] == pytest.approx(trained.psnr, abs=1e-6)
+    start = json.loads((result.out_dir / "log.jsonl").read_text().splitlines()[0])
+    assert start["device"].split(":")[0] == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _run_cli(args: list[str], env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -136,6 +138,24 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
     result = CliRunner().invoke(app, ["train", str(bad)])
     assert result.exit_code == 1
     assert "unknown loss 'perceptual9'" in result.output
+
+
+def test_device_choice(tmp_path):
+    from srkit.train.trainer import resolve_device
+
+    with pytest.raises(ConfigError, match="train.device must be auto, cpu, cuda or cuda:N"):
+        load_experiment(write_config(tmp_path), overrides=["train.device=tpu"])
+    assert load_experiment(write_config(tmp_path), overrides=["train.device=cuda:1"])
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if torch.cuda.is_available():
+        pytest.skip("the no-GPU error needs a torch without CUDA")
+    with pytest.raises(ValueError, match="sees no GPU"):
+        resolve_device("cuda")
+    result = CliRunner().invoke(app, ["train", str(write_config(tmp_path)), "--device", "cuda"])
+    assert result.exit_code == 1
+    assert "sees no GPU" in result.output
 
 
 def test_overrides_and_iters_follow_the_schedule(tmp_path):

@@ -184,6 +184,7 @@ def bench(
         "  srkit train configs/espcn_x3.yaml --iters 1500\n\n"
         "  srkit train configs/edsr_baseline_x4.yaml --out runs/edsr --resume "
         "--set data.batch_size=8 --set train.precision=bf16\n\n"
+        "  srkit train configs/edsr_baseline_x4.yaml --device cuda --set data.workers=8\n\n"
         "  torchrun --nproc_per_node=2 -m srkit.cli train configs/espcn_x3.yaml"
     )
 )
@@ -205,15 +206,22 @@ def train(
         list[str] | None,
         typer.Option("--set", help="Override a config key: --set train.optimizer.lr=2e-4."),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="auto (the GPU if torch sees one), cpu, cuda or cuda:N."),
+    ] = None,
 ) -> None:
     """Train a model from one YAML experiment file; exports OUT/<name>.safetensors + .json."""
     from srkit.config import ConfigError
     from srkit.train.config import load_experiment
+    from srkit.train.trainer import resolve_device
     from srkit.train.trainer import train as run_training
 
+    overrides = [*(set_ or []), *([f"train.device={device}"] if device else [])]
     try:
-        experiment = load_experiment(config, overrides=set_ or [], iters=iters)
-    except ConfigError as error:
+        experiment = load_experiment(config, overrides=overrides, iters=iters)
+        resolve_device(experiment.train.device)
+    except (ConfigError, ValueError) as error:
         _fail(f"{config}: {error}")
     out_dir = out_dir or Path("runs") / experiment.name
     result = run_training(experiment, out_dir, resume=resume, checkpoint_every=checkpoint_every)

@@ -8,6 +8,7 @@ bundled Set5).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -99,8 +100,16 @@ class TrainConfig:
     ema: float | None = None  # decay, e.g. 0.999; validation and export use the EMA weights
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
+    # "auto": the GPU when torch sees one, else the CPU; "cuda:1" names a card. Patches are
+    # still cut and degraded on the CPU (data.workers processes) and validation runs there too,
+    # so the figures match `srkit bench` exactly.
+    device: str = "auto"
     checkpoint_every: int = 500
     log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", self.device):
+            raise ValueError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
 @dataclass

@@ -81,6 +81,19 @@ def make_optimizer(config: ExperimentConfig, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
 
 
+def resolve_device(spec: str) -> torch.device:
+    """``train.device`` -> a torch device; asking for a GPU torch cannot see is an error."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"train.device={spec}, but this torch sees no GPU "
+            f"(torch {torch.__version__}); use train.device=cpu or auto"
+        )
+    return device
+
+
 def make_degradation(spec: str | dict | None) -> Degradation:
     from srkit.config import from_dict
 
@@ -208,7 +221,7 @@ class Trainer:
         from srkit.bench import evaluate_model
 
         model = NetworkModel(
-            copy.deepcopy(net).float().to(memory_format=torch.contiguous_format),
+            copy.deepcopy(net).float().cpu().to(memory_format=torch.contiguous_format),
             self.config.scale,
             self.convention,
             self.config.name,
@@ -226,8 +239,13 @@ class Trainer:
     def run(self) -> TrainResult:
         config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
+        device = resolve_device(config.train.device)
         if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group("gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda" and self.world_size > 1:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.rank)))
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
         torch.manual_seed(config.seed)
         net = build(config.arch, scale=config.scale, **config.arch_options)
         if config.init is not None and not self.resume:
@@ -238,6 +256,7 @@ class Trainer:
             if self.is_main and skipped:
                 print(f"weight transfer: {len(loaded)} tensors loaded, skipped: {skipped}")
         train_cfg = config.train
+        net = net.to(device)
         if train_cfg.channels_last:
             net = net.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(config, net.parameters())
@@ -250,7 +269,10 @@ class Trainer:
         if config.teacher is not None:
             from srkit.weights import load
 
-            teacher = load(config.teacher.model, scale=config.scale, arch=config.teacher.arch)
+            teacher = load(
+                config.teacher.model, scale=config.scale, arch=config.teacher.arch,
+                device=str(device),
+            )  # fmt: skip
 
         start, elapsed = 0, 0.0
         best: dict[str, Any] = {"psnr": -math.inf, "iter": None}
@@ -278,7 +300,9 @@ class Trainer:
 
         model: nn.Module = net
         if self.world_size > 1:
-            model = nn.parallel.DistributedDataParallel(net)
+            model = nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None
+            )
 
         cache = ImageCache.load(
             config.data.train,
@@ -303,11 +327,15 @@ class Trainer:
             num_workers=config.data.workers,
             worker_init_fn=single_threaded_worker if config.data.workers else None,
             prefetch_factor=4 if config.data.workers else None,
+            pin_memory=device.type == "cuda",
         )
         self._open_tensorboard()
-        self.log({"start": start, "config": to_dict(config), "world_size": self.world_size})
+        self.log(
+            {"start": start, "config": to_dict(config), "world_size": self.world_size,
+             "device": str(device)}
+        )  # fmt: skip
         autocast = torch.autocast(
-            "cpu", dtype=torch.bfloat16, enabled=train_cfg.precision == "bf16"
+            device.type, dtype=torch.bfloat16, enabled=train_cfg.precision == "bf16"
         )
         kill_at = int(os.environ.get(_KILL_ENV, "0"))
         memory = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
@@ -322,6 +350,8 @@ class Trainer:
         net.train()
         with progress:
             for lr_batch, hr_batch in loader:
+                lr_batch = lr_batch.to(device, non_blocking=True)
+                hr_batch = hr_batch.to(device, non_blocking=True)
                 x = self.convention.to_network(network_channels(lr_batch, self.convention))
                 x = x.contiguous(memory_format=memory)
                 target = network_channels(hr_batch, self.convention)
@@ -345,13 +375,11 @@ class Trainer:
                 iteration += 1
                 current_lr = optimizer.param_groups[0]["lr"]
                 speed = (iteration - start) / max(time.perf_counter() - run_start, 1e-9)
-                progress.update(
-                    task,
-                    advance=1,
-                    loss=float(loss.detach()),
-                    lr=current_lr,
-                    rate=f"{speed:.2f} it/s",
-                )
+                shown = {}
+                if iteration % 10 == 0 or device.type == "cpu":
+                    # reading the loss waits for the GPU: do it only now and then there
+                    shown = {"loss": float(loss.detach()), "lr": current_lr}
+                progress.update(task, advance=1, rate=f"{speed:.2f} it/s", **shown)
                 if iteration % train_cfg.log_every == 0 or iteration == train_cfg.iters:
                     now = time.perf_counter()
                     rate = (iteration - tick_iter) / max(now - tick, 1e-9)
@@ -441,7 +469,7 @@ class Trainer:
                 "psnr": score.get("psnr"),
                 "ssim": score.get("ssim"),
             }
-        export_net = copy.deepcopy(net).float().to(memory_format=torch.contiguous_format)
+        export_net = copy.deepcopy(net).float().cpu().to(memory_format=torch.contiguous_format)
         options = dict(config.arch_options)
         if callable(getattr(export_net, "fuse", None)):
             # re-parameterised nets ship in their inference form (plain convolutions)
