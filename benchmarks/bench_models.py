@@ -85,7 +85,8 @@ def main() -> None:
             }
             if shipped is not None:
                 recipe = shipped.manifest["training_recipe"]
-                row["train_hours"] = recipe["wall_seconds"] / 3600
+                seconds = recipe.get("wall_seconds_at_scale", recipe["wall_seconds"])
+                row["train_hours"] = seconds / 3600
                 row["distilled_from"] = recipe.get("distilled_from")
                 row["reproduces_manifest"] = (
                     abs(row["psnr"] - shipped.set5_psnr) < 0.005

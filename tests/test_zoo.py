@@ -179,11 +179,16 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     spec.loader.exec_module(tool)
     torch.manual_seed(0)
     run = tmp_path / "run"
-    for name in ("a_x3", "b_x3"):
+    # a chain of runs: c_x2 -> a_x3 -> b_x3 (each recipe's init names the one before)
+    for name, scale, init, seconds in (
+        ("c_x2", 2, None, 1000.0), ("a_x3", 3, "c_x2", 50.0), ("b_x3", 3, "a_x3", 100.0)
+    ):
+        init_config = {"init": {"path": str(run / f"{init}.safetensors")}} if init else {}
         save_model(
-            build("espcn", scale=3, n1=4, n2=4), run / f"{name}.safetensors", arch="espcn",
-            scale=3, options={"n1": 4, "n2": 4}, name=name,
-            training_recipe={"training_data": [str(tmp_path / "data" / "T91")]},
+            build("espcn", scale=scale, n1=4, n2=4), run / f"{name}.safetensors", arch="espcn",
+            scale=scale, options={"n1": 4, "n2": 4}, name=name,
+            training_recipe={"training_data": [str(tmp_path / "data" / "T91")],
+                             "config": init_config, "iterations": 10, "wall_seconds": seconds},
         )  # fmt: skip
     zoo_dir = tmp_path / "zoo"
     tool.ship_model(run / "a_x3.safetensors", default=True, data_root=str(tmp_path / "data"),
@@ -199,3 +204,7 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     assert manifest["scores"]["set5"]["modern"]["psnr"] == pytest.approx(result.psnr, abs=1e-4)
     assert manifest["scores"]["paper_set5_psnr"] == 32.55
     assert "legacy" in manifest["scores"]["set5"]
+    recipe = manifest["training_recipe"]
+    assert [stage["name"] for stage in recipe["stages"]] == ["c_x2", "a_x3", "b_x3"]
+    assert recipe["wall_seconds_at_scale"] == 150.0  # the x2 stage is not x3 training
+    assert recipe["iterations_at_scale"] == 20

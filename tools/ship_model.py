@@ -49,6 +49,31 @@ def set5_figures(manifest_file: Path, scale: int, arch: str) -> dict:
     return figures
 
 
+def training_stages(manifest: dict) -> list[dict]:
+    """The chain of runs behind a model, first stage first, following each recipe's
+    ``init.path`` (paths relative to the repository root, where runs/ lies) while the file and
+    its manifest exist."""
+    stages, seen = [], set()
+    while manifest is not None:
+        recipe = manifest.get("training_recipe") or {}
+        init = (recipe.get("config") or {}).get("init") or {}
+        stages.append(
+            {
+                "name": manifest.get("name"),
+                "scale": manifest.get("scale"),
+                "iterations": recipe.get("iterations"),
+                "wall_seconds": recipe.get("wall_seconds"),
+                "init": init.get("path"),
+            }
+        )
+        path = Path(init["path"]) if init.get("path") else None
+        if path is None or path in seen or not manifest_path(path).is_file():
+            break
+        seen.add(path)
+        manifest = json.loads(manifest_path(path).read_text())
+    return stages[::-1]
+
+
 def ship_model(
     weights: Path,
     name: str | None = None,
@@ -64,6 +89,17 @@ def ship_model(
     models_dir.mkdir(parents=True, exist_ok=True)
     target_weights = models_dir / f"{name}.safetensors"
     shutil.copyfile(source.parent / manifest["weights"], target_weights)
+    recipe = manifest.get("training_recipe")
+    if recipe is not None:
+        # x3/x4 may start from x2 weights: their budget counts the stages at their own scale
+        stages = training_stages(manifest)
+        recipe["stages"] = stages
+        recipe["wall_seconds_at_scale"] = sum(
+            st["wall_seconds"] or 0 for st in stages if st["scale"] == scale
+        )
+        recipe["iterations_at_scale"] = sum(
+            st["iterations"] or 0 for st in stages if st["scale"] == scale
+        )
     if data_root is not None:
         manifest = portable(manifest, str(Path(data_root).resolve()))
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
