@@ -181,7 +181,9 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     run = tmp_path / "run"
     # a chain of runs: c_x2 -> a_x3 -> b_x3 (each recipe's init names the one before)
     for name, scale, init, seconds in (
-        ("c_x2", 2, None, 1000.0), ("a_x3", 3, "c_x2", 50.0), ("b_x3", 3, "a_x3", 100.0)
+        ("c_x2", 2, None, 1000.0),
+        ("a_x3", 3, "c_x2", 50.0),
+        ("b_x3", 3, "a_x3", 100.0),
     ):
         init_config = {"init": {"path": str(run / f"{init}.safetensors")}} if init else {}
         save_model(
