@@ -191,11 +191,27 @@ def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
         tmp_path, arch="edsr_baseline", arch_options={"blocks": 1, "features": 8}, scale=4,
         init={"path": str(source.model_path)}, train__iters=1, data__lr_patch=8,
     )  # fmt: skip
-    result = train(load_experiment(path), tmp_path / "x4", show_progress=False)
+    # --resume with no checkpoint yet is a fresh start, and a fresh start takes init.path
+    result = train(load_experiment(path), tmp_path / "x4", resume=True, show_progress=False)
     log = [json.loads(line) for line in (result.out_dir / "log.jsonl").read_text().splitlines()]
     transfer = next(r for r in log if "init" in r)
     assert transfer["loaded"] > 0
     assert any("upsampl" in s or "tail" in s for s in transfer["skipped"]), transfer["skipped"]
+    manifest = json.loads(result.model_path.with_suffix(".json").read_text())
+    recorded = manifest["training_recipe"]["initialised_from"]
+    assert recorded["path"] == str(source.model_path)
+    assert recorded["loaded"] == transfer["loaded"] > 0
+    # resuming from a checkpoint keeps that record; it does not transfer the weights again
+    resumed = train(load_experiment(path, iters=2), tmp_path / "x4", resume=True,
+                    show_progress=False)  # fmt: skip
+    manifest = json.loads(resumed.model_path.with_suffix(".json").read_text())
+    assert manifest["training_recipe"]["initialised_from"] == recorded
+    log = (result.out_dir / "log.jsonl").read_text().splitlines()
+    assert sum('"loaded"' in line for line in log) == 1
+    scratch = train(load_experiment(write_config(tmp_path, train__iters=1)), tmp_path / "s",
+                    show_progress=False)  # fmt: skip
+    manifest = json.loads(scratch.model_path.with_suffix(".json").read_text())
+    assert manifest["training_recipe"]["initialised_from"] is None
 
 
 def test_distillation_mixes_in_the_teacher(tmp_path):

@@ -179,23 +179,43 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     spec.loader.exec_module(tool)
     torch.manual_seed(0)
     run = tmp_path / "run"
-    # a chain of runs: c_x2 -> a_x3 -> b_x3 (each recipe's init names the one before)
-    for name, scale, init, seconds in (
-        ("c_x2", 2, None, 1000.0),
-        ("a_x3", 3, "c_x2", 50.0),
-        ("b_x3", 3, "a_x3", 100.0),
-    ):
-        init_config = {"init": {"path": str(run / f"{init}.safetensors")}} if init else {}
+
+    # a chain of runs, each in its own folder: c_x2 -> a_x3 -> b_x3. a_x3 is an older run whose
+    # log shows the transfer; b_x3 records it in its manifest; d_x3's config names an init that
+    # its log shows never happened (the old --resume bug), so its chain is itself alone
+    def make(name, scale, seconds, config_init=None, recorded=..., log=None):
+        folder = run / name
+        recipe = {
+            "training_data": [str(tmp_path / "data" / "T91")],
+            "iterations": 10,
+            "wall_seconds": seconds,
+            "config": {"init": {"path": str(config_init)}} if config_init else {},
+        }
+        if recorded is not ...:
+            recipe["initialised_from"] = recorded
         save_model(
-            build("espcn", scale=scale, n1=4, n2=4), run / f"{name}.safetensors", arch="espcn",
-            scale=scale, options={"n1": 4, "n2": 4}, name=name,
-            training_recipe={"training_data": [str(tmp_path / "data" / "T91")],
-                             "config": init_config, "iterations": 10, "wall_seconds": seconds},
+            build("espcn", scale=scale, n1=4, n2=4), folder / f"{name}.safetensors",
+            arch="espcn", scale=scale, options={"n1": 4, "n2": 4}, name=name,
+            training_recipe=recipe,
         )  # fmt: skip
+        if log is not None:
+            (folder / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+        return folder / f"{name}.safetensors"
+
+    c = make("c_x2", 2, 1000.0, recorded=None)
+    a = make(
+        "a_x3",
+        3,
+        50.0,
+        config_init=c,
+        log=[{"start": 0}, {"init": str(c), "loaded": 8, "skipped": ["x", "y"]}],
+    )
+    make("b_x3", 3, 100.0, config_init=a, recorded={"path": str(a), "loaded": 8, "skipped": 0})
+    make("d_x3", 3, 70.0, config_init=a, log=[{"start": 0}, {"iter": 10}])
     zoo_dir = tmp_path / "zoo"
-    tool.ship_model(run / "a_x3.safetensors", default=True, data_root=str(tmp_path / "data"),
-                    models_dir=zoo_dir)  # fmt: skip
-    manifest = tool.ship_model(run / "b_x3.safetensors", name="b_x3", default=True,
+    tool.ship_model(run / "a_x3" / "a_x3.safetensors", default=True,
+                    data_root=str(tmp_path / "data"), models_dir=zoo_dir)  # fmt: skip
+    manifest = tool.ship_model(run / "b_x3" / "b_x3.safetensors", name="b_x3", default=True,
                                paper=32.55, models_dir=zoo_dir)  # fmt: skip
     index = json.loads((zoo_dir / "index.json").read_text())["models"]
     assert index == [{"name": "a_x3"}, {"name": "b_x3", "default": True}]
@@ -208,5 +228,9 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     assert "legacy" in manifest["scores"]["set5"]
     recipe = manifest["training_recipe"]
     assert [stage["name"] for stage in recipe["stages"]] == ["c_x2", "a_x3", "b_x3"]
+    assert recipe["stages"][1]["initialised_from"] == {"path": str(c), "loaded": 8, "skipped": 2}
     assert recipe["wall_seconds_at_scale"] == 150.0  # the x2 stage is not x3 training
     assert recipe["iterations_at_scale"] == 20
+    d = tool.ship_model(run / "d_x3" / "d_x3.safetensors", models_dir=zoo_dir)["training_recipe"]
+    assert d["initialised_from"] is None and [st["name"] for st in d["stages"]] == ["d_x3"]
+    assert d["wall_seconds_at_scale"] == 70.0

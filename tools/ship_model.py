@@ -49,28 +49,48 @@ def set5_figures(manifest_file: Path, scale: int, arch: str) -> dict:
     return figures
 
 
-def training_stages(manifest: dict) -> list[dict]:
-    """The chain of runs behind a model, first stage first, following each recipe's
-    ``init.path`` (paths relative to the repository root, where runs/ lies) while the file and
-    its manifest exist."""
+def initialised_from(manifest: dict, manifest_file: Path) -> dict | None:
+    """What the run's ``init.path`` really gave it. Newer manifests record it; for older ones
+    the run's ``log.jsonl`` tells (a transfer logs the tensors it loaded). Until session 3,
+    ``--resume`` without a checkpoint skipped ``init.path``, so the config alone proves nothing."""
+    recipe = manifest.get("training_recipe") or {}
+    if "initialised_from" in recipe:
+        return recipe["initialised_from"]
+    log = manifest_file.parent / "log.jsonl"
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            if "init" in record and "loaded" in record:
+                skipped = record.get("skipped", [])
+                return {"path": record["init"], "loaded": record["loaded"], "skipped": len(skipped)}
+        return None
+    init = ((recipe.get("config") or {}).get("init")) or {}
+    return {"path": init["path"], "unverified": True} if init.get("path") else None
+
+
+def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
+    """The chain of runs behind a model, first stage first, following each run's actual
+    initialisation (paths relative to the repository root, where runs/ lies) while the file
+    and its manifest exist."""
     stages, seen = [], set()
     while manifest is not None:
         recipe = manifest.get("training_recipe") or {}
-        init = (recipe.get("config") or {}).get("init") or {}
+        init = initialised_from(manifest, manifest_file)
         stages.append(
             {
                 "name": manifest.get("name"),
                 "scale": manifest.get("scale"),
                 "iterations": recipe.get("iterations"),
                 "wall_seconds": recipe.get("wall_seconds"),
-                "init": init.get("path"),
+                "initialised_from": init,
             }
         )
-        path = Path(init["path"]) if init.get("path") else None
+        path = Path(init["path"]) if init else None
         if path is None or path in seen or not manifest_path(path).is_file():
             break
         seen.add(path)
-        manifest = json.loads(manifest_path(path).read_text())
+        manifest_file = manifest_path(path)
+        manifest = json.loads(manifest_file.read_text())
     return stages[::-1]
 
 
@@ -92,7 +112,8 @@ def ship_model(
     recipe = manifest.get("training_recipe")
     if recipe is not None:
         # x3/x4 may start from x2 weights: their budget counts the stages at their own scale
-        stages = training_stages(manifest)
+        stages = training_stages(manifest, source)
+        recipe["initialised_from"] = stages[-1]["initialised_from"]
         recipe["stages"] = stages
         recipe["wall_seconds_at_scale"] = sum(
             st["wall_seconds"] or 0 for st in stages if st["scale"] == scale

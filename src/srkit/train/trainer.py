@@ -192,6 +192,9 @@ class Trainer:
         self.convention = self.spec.convention
         self.log_file = None
         self.tensorboard = None
+        # what init.path really gave this run (None: from scratch); kept in checkpoints and
+        # written into the manifest, so a recipe never claims a transfer that did not happen
+        self.initialised_from: dict[str, Any] | None = None
 
     # logging
     def log(self, record: dict[str, Any]) -> None:
@@ -248,11 +251,17 @@ class Trainer:
             torch.cuda.set_device(device)
         torch.manual_seed(config.seed)
         net = build(config.arch, scale=config.scale, **config.arch_options)
-        if config.init is not None and not self.resume:
+        checkpoint_path = self.out / CHECKPOINT
+        resuming = self.resume and checkpoint_path.is_file()
+        # --resume without a checkpoint is a fresh start, and a fresh start takes init.path
+        if config.init is not None and not resuming:
             loaded, skipped = transfer_weights(net, config.init.path)
             if config.init.strict and skipped:
                 raise ValueError(f"init.strict: {len(skipped)} tensors did not match: {skipped}")
             self.log({"init": config.init.path, "loaded": len(loaded), "skipped": skipped})
+            self.initialised_from = {
+                "path": config.init.path, "loaded": len(loaded), "skipped": len(skipped)
+            }  # fmt: skip
             if self.is_main and skipped:
                 print(f"weight transfer: {len(loaded)} tensors loaded, skipped: {skipped}")
         train_cfg = config.train
@@ -277,8 +286,7 @@ class Trainer:
         start, elapsed = 0, 0.0
         best: dict[str, Any] = {"psnr": -math.inf, "iter": None}
         history: list[dict[str, Any]] = []
-        checkpoint_path = self.out / CHECKPOINT
-        if self.resume and checkpoint_path.is_file():
+        if resuming:
             state = load_checkpoint(checkpoint_path)
             net.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -287,6 +295,7 @@ class Trainer:
                 ema.net.load_state_dict(state["ema"])
             start, elapsed = state["iteration"], state["elapsed"]
             best, history = state["best"], state["history"]
+            self.initialised_from = state.get("initialised_from")
             torch.set_rng_state(state["rng"]["torch"])
             if self.is_main:
                 print(f"resuming {checkpoint_path} at iteration {start}/{train_cfg.iters}")
@@ -418,6 +427,7 @@ class Trainer:
                                 "scheduler": scheduler.state_dict(),
                                 "best": best,
                                 "history": history,
+                                "initialised_from": self.initialised_from,
                                 # data randomness is keyed by (seed, iteration, index): the
                                 # iteration is the data-order state; torch's covers the rest
                                 "rng": {"torch": torch.get_rng_state()},
@@ -460,6 +470,7 @@ class Trainer:
             "machine": {**machine_summary(), "processes": self.world_size},
             "training_data": list(config.data.train),
             "distilled_from": config.teacher.model if config.teacher else None,
+            "initialised_from": self.initialised_from,
         }
         scores = {}
         if score:
