@@ -234,3 +234,4 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     d = tool.ship_model(run / "d_x3" / "d_x3.safetensors", models_dir=zoo_dir)["training_recipe"]
     assert d["initialised_from"] is None and [st["name"] for st in d["stages"]] == ["d_x3"]
     assert d["wall_seconds_at_scale"] == 70.0
+    assert "trained from scratch" in d["note"] and "note" not in recipe

@@ -114,6 +114,13 @@ def ship_model(
         # x3/x4 may start from x2 weights: their budget counts the stages at their own scale
         stages = training_stages(manifest, source)
         recipe["initialised_from"] = stages[-1]["initialised_from"]
+        named = ((recipe.get("config") or {}).get("init") or {}).get("path")
+        if named and recipe["initialised_from"] is None:
+            recipe["note"] = (
+                f"the config names init.path {named}, but the run never loaded it "
+                "(--resume without a checkpoint skipped init.path before session 3): "
+                "trained from scratch"
+            )
         recipe["stages"] = stages
         recipe["wall_seconds_at_scale"] = sum(
             st["wall_seconds"] or 0 for st in stages if st["scale"] == scale
