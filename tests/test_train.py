@@ -201,7 +201,12 @@ def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
     recorded = manifest["training_recipe"]["initialised_from"]
     assert recorded["path"] == str(source.model_path)
     assert recorded["loaded"] == transfer["loaded"] > 0
-    # resuming from a checkpoint keeps that record; it does not transfer the weights again
+    # resuming from a checkpoint keeps that record (a checkpoint from before the record
+    # existed: the log tells); it does not transfer the weights again
+    checkpoint = tmp_path / "x4" / "last.ckpt"
+    state = torch.load(checkpoint, weights_only=True)
+    del state["initialised_from"]
+    torch.save(state, checkpoint)
     resumed = train(load_experiment(path, iters=2), tmp_path / "x4", resume=True,
                     show_progress=False)  # fmt: skip
     manifest = json.loads(resumed.model_path.with_suffix(".json").read_text())

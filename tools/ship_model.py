@@ -21,6 +21,7 @@ from pathlib import Path
 from srkit.bench.machine import machine_summary
 from srkit.bench.runner import run_benchmark
 from srkit.data.builtin import bundled_set5
+from srkit.train.trainer import init_record_from_log
 from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
 
@@ -58,12 +59,7 @@ def initialised_from(manifest: dict, manifest_file: Path) -> dict | None:
         return recipe["initialised_from"]
     log = manifest_file.parent / "log.jsonl"
     if log.is_file():
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
-            if "init" in record and "loaded" in record:
-                skipped = record.get("skipped", [])
-                return {"path": record["init"], "loaded": record["loaded"], "skipped": len(skipped)}
-        return None
+        return init_record_from_log(log)
     init = ((recipe.get("config") or {}).get("init")) or {}
     return {"path": init["path"], "unverified": True} if init.get("path") else None
 

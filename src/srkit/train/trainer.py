@@ -154,6 +154,17 @@ def transfer_weights(net: nn.Module, path: str) -> tuple[list[str], list[str]]:
     return loaded, skipped
 
 
+def init_record_from_log(log: Path) -> dict[str, Any] | None:
+    """The weight transfer a run's ``log.jsonl`` shows (None: none logged), for checkpoints and
+    manifests written before runs recorded ``initialised_from`` themselves."""
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        if "init" in record and "loaded" in record:
+            skipped = record.get("skipped", [])
+            return {"path": record["init"], "loaded": record["loaded"], "skipped": len(skipped)}
+    return None
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write atomically: a kill at any moment leaves the previous or the new file, whole."""
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -295,7 +306,11 @@ class Trainer:
                 ema.net.load_state_dict(state["ema"])
             start, elapsed = state["iteration"], state["elapsed"]
             best, history = state["best"], state["history"]
-            self.initialised_from = state.get("initialised_from")
+            self.initialised_from = (
+                state["initialised_from"]
+                if "initialised_from" in state
+                else init_record_from_log(self.out / "log.jsonl")
+            )
             torch.set_rng_state(state["rng"]["torch"])
             if self.is_main:
                 print(f"resuming {checkpoint_path} at iteration {start}/{train_cfg.iters}")
