@@ -45,6 +45,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
             "schedule": {"name": "multistep", "milestones": [200], "gamma": 0.5},
             "checkpoint_every": 100,
             "log_every": 10,
+            "device": "cpu",  # bit-exact resume and DDP here are CPU properties
         },
         "losses": [{"name": "l1"}],
     }
@@ -201,22 +202,39 @@ def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
     recorded = manifest["training_recipe"]["initialised_from"]
     assert recorded["path"] == str(source.model_path)
     assert recorded["loaded"] == transfer["loaded"] > 0
-    # resuming from a checkpoint keeps that record (a checkpoint from before the record
-    # existed: the log tells); it does not transfer the weights again
-    checkpoint = tmp_path / "x4" / "last.ckpt"
-    state = torch.load(checkpoint, weights_only=True)
-    del state["initialised_from"]
-    torch.save(state, checkpoint)
-    resumed = train(load_experiment(path, iters=2), tmp_path / "x4", resume=True,
-                    show_progress=False)  # fmt: skip
-    manifest = json.loads(resumed.model_path.with_suffix(".json").read_text())
-    assert manifest["training_recipe"]["initialised_from"] == recorded
+    # resuming from a checkpoint keeps that record, and from a checkpoint written before the
+    # record existed the log tells; neither transfers the weights again
+    for iters in (2, 3):
+        if iters == 3:
+            checkpoint = tmp_path / "x4" / "last.ckpt"
+            state = torch.load(checkpoint, weights_only=True)
+            del state["initialised_from"]
+            torch.save(state, checkpoint)
+        resumed = train(load_experiment(path, iters=iters), tmp_path / "x4", resume=True,
+                        show_progress=False)  # fmt: skip
+        manifest = json.loads(resumed.model_path.with_suffix(".json").read_text())
+        assert manifest["training_recipe"]["initialised_from"] == recorded, iters
     log = (result.out_dir / "log.jsonl").read_text().splitlines()
     assert sum('"loaded"' in line for line in log) == 1
     scratch = train(load_experiment(write_config(tmp_path, train__iters=1)), tmp_path / "s",
                     show_progress=False)  # fmt: skip
     manifest = json.loads(scratch.model_path.with_suffix(".json").read_text())
     assert manifest["training_recipe"]["initialised_from"] is None
+
+
+def test_init_record_from_log_takes_the_latest_fresh_start(tmp_path):
+    from srkit.train.trainer import init_record_from_log
+
+    log = tmp_path / "log.jsonl"
+    assert init_record_from_log(log) is None  # no log at all
+    transfer = {"init": "runs/a/a.safetensors", "loaded": 5, "skipped": ["tail.weight"]}
+    lines = [transfer, {"start": 0}, {"iter": 50}, {"start": 250}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"iter": 30')  # cut by a kill
+    expected = {"path": "runs/a/a.safetensors", "loaded": 5, "skipped": 1}
+    assert init_record_from_log(log) == expected
+    # an attempt that died before its first checkpoint, then a fresh start without the transfer
+    log.write_text("".join(json.dumps(r) + "\n" for r in [transfer, {"start": 0}, {"start": 0}]))
+    assert init_record_from_log(log) is None
 
 
 def test_distillation_mixes_in_the_teacher(tmp_path):

@@ -208,7 +208,7 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
         3,
         50.0,
         config_init=c,
-        log=[{"start": 0}, {"init": str(c), "loaded": 8, "skipped": ["x", "y"]}],
+        log=[{"init": str(c), "loaded": 8, "skipped": ["x", "y"]}, {"start": 0}],
     )
     make("b_x3", 3, 100.0, config_init=a, recorded={"path": str(a), "loaded": 8, "skipped": 0})
     make("d_x3", 3, 70.0, config_init=a, log=[{"start": 0}, {"iter": 10}])

@@ -25,6 +25,8 @@ from srkit.train.trainer import init_record_from_log
 from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def portable(value, data_root: str):
     """Absolute data/asset paths in the recipe -> ``${SRKIT_DATA}`` / ``${SRKIT_SET5}``."""
@@ -81,8 +83,13 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
                 "initialised_from": init,
             }
         )
-        path = Path(init["path"]) if init else None
-        if path is None or path in seen or not manifest_path(path).is_file():
+        if init is None:
+            break
+        path = Path(init["path"])
+        path = path if path.is_absolute() else REPO / path  # recipes run from the repo root
+        if path in seen or not manifest_path(path).is_file():
+            print(f"note: {init['path']} (init of {manifest.get('name')}) not found: the chain "
+                  "of training stages stops there", file=sys.stderr)  # fmt: skip
             break
         seen.add(path)
         manifest_file = manifest_path(path)

@@ -61,11 +61,15 @@ class WeightedLoss(nn.Module):
         self.terms = terms
         self.modules_ = nn.ModuleList(LOSSES[t.name](**t.options) for t in terms)
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, sr: torch.Tensor, hr: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Each term's value is a detached 0-d tensor: reading it (``float``) waits for a GPU,
+        so callers do that only when they log."""
         total = sr.new_zeros(())
-        parts: dict[str, float] = {}
+        parts: dict[str, torch.Tensor] = {}
         for term, module in zip(self.terms, self.modules_, strict=True):
             value = module(sr, hr)
-            parts[term.name] = float(value.detach())
+            parts[term.name] = value.detach()
             total = total + term.weight * value
         return total, parts

@@ -81,16 +81,20 @@ def make_optimizer(config: ExperimentConfig, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
 
 
-def resolve_device(spec: str) -> torch.device:
-    """``train.device`` -> a torch device; asking for a GPU torch cannot see is an error."""
+def resolve_device(spec: str, world_size: int = 1) -> torch.device:
+    """``train.device`` -> a torch device with an index for GPUs; asking for a GPU torch cannot
+    see is an error. ``auto`` takes the GPU only when there is one per process."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if gpus >= world_size >= 1 and gpus > 0 else "cpu"
     device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type == "cuda" and not gpus:
         raise ValueError(
             f"train.device={spec}, but this torch sees no GPU "
             f"(torch {torch.__version__}); use train.device=cpu or auto"
         )
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 
@@ -155,14 +159,27 @@ def transfer_weights(net: nn.Module, path: str) -> tuple[list[str], list[str]]:
 
 
 def init_record_from_log(log: Path) -> dict[str, Any] | None:
-    """The weight transfer a run's ``log.jsonl`` shows (None: none logged), for checkpoints and
-    manifests written before runs recorded ``initialised_from`` themselves."""
+    """The weight transfer of the latest fresh start (``{"start": 0}``) in a run's
+    ``log.jsonl``, None if it had none or there is no log: for checkpoints and manifests written
+    before runs recorded ``initialised_from`` themselves. The log is appended to by every attempt,
+    so a transfer logged by an earlier attempt that died before its first checkpoint does not
+    count for a later one that started from scratch."""
+    if not log.is_file():
+        return None
+    pending, found = None, None
     for line in log.read_text().splitlines():
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
         if "init" in record and "loaded" in record:
             skipped = record.get("skipped", [])
-            return {"path": record["init"], "loaded": record["loaded"], "skipped": len(skipped)}
-    return None
+            pending = {"path": record["init"], "loaded": record["loaded"], "skipped": len(skipped)}
+        elif "start" in record:
+            if record["start"] == 0:
+                found = pending
+            pending = None
+    return found
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -253,13 +270,13 @@ class Trainer:
     def run(self) -> TrainResult:
         config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
-        device = resolve_device(config.train.device)
-        if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        device = resolve_device(config.train.device, self.world_size)
         if device.type == "cuda" and self.world_size > 1:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.rank)))
         if device.type == "cuda":
             torch.cuda.set_device(device)
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         torch.manual_seed(config.seed)
         net = build(config.arch, scale=config.scale, **config.arch_options)
         checkpoint_path = self.out / CHECKPOINT
@@ -387,7 +404,7 @@ class Trainer:
                         kd_loss, _ = criterion(out, teacher_out)
                         weight = config.teacher.weight
                         loss = (1 - weight) * loss + weight * kd_loss
-                        parts["distill"] = float(kd_loss.detach())
+                        parts["distill"] = kd_loss.detach()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if train_cfg.grad_clip:
@@ -409,7 +426,8 @@ class Trainer:
                     rate = (iteration - tick_iter) / max(now - tick, 1e-9)
                     tick, tick_iter = now, iteration
                     self.log(
-                        {"iter": iteration, "loss": float(loss.detach()), **parts,
+                        {"iter": iteration, "loss": float(loss.detach()),
+                         **{name: float(value) for name, value in parts.items()},
                          "lr": current_lr, "it_per_s": rate}
                     )  # fmt: skip
                 eval_net = ema.net if ema is not None else net
@@ -422,7 +440,8 @@ class Trainer:
                     first = next(iter(record["val"].values()))
                     if first["psnr"] > best["psnr"]:
                         best = {"psnr": first["psnr"], "ssim": first["ssim"], "iter": iteration}
-                        self._export(eval_net, f"{config.name}_best", best, iteration, elapsed)
+                        so_far = elapsed + time.perf_counter() - run_start
+                        self._export(eval_net, f"{config.name}_best", best, iteration, so_far)
                     summary = ", ".join(
                         f"{k} {v['psnr']:.3f} dB / {v['ssim']:.4f}"
                         for k, v in record["val"].items()
