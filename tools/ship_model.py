@@ -97,6 +97,25 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
     return stages[::-1]
 
 
+def record_stages(manifest: dict, manifest_file: Path) -> None:
+    """Write the chain of runs and the training at the model's own scale into its recipe:
+    x3/x4 may start from x2 weights, and their budget counts only the stages at their scale."""
+    recipe, scale = manifest["training_recipe"], manifest["scale"]
+    stages = training_stages(manifest, manifest_file)
+    recipe["initialised_from"] = stages[-1]["initialised_from"]
+    named = ((recipe.get("config") or {}).get("init") or {}).get("path")
+    if named and recipe["initialised_from"] is None:
+        recipe["note"] = (
+            f"the config names init.path {named}, but the run never loaded it "
+            "(--resume without a checkpoint skipped init.path before session 3): "
+            "trained from scratch"
+        )
+    own = [stage for stage in stages if stage["scale"] == scale]
+    recipe["stages"] = stages
+    recipe["wall_seconds_at_scale"] = sum(stage["wall_seconds"] or 0 for stage in own)
+    recipe["iterations_at_scale"] = sum(stage["iterations"] or 0 for stage in own)
+
+
 def ship_model(
     weights: Path,
     name: str | None = None,
@@ -112,25 +131,8 @@ def ship_model(
     models_dir.mkdir(parents=True, exist_ok=True)
     target_weights = models_dir / f"{name}.safetensors"
     shutil.copyfile(source.parent / manifest["weights"], target_weights)
-    recipe = manifest.get("training_recipe")
-    if recipe is not None:
-        # x3/x4 may start from x2 weights: their budget counts the stages at their own scale
-        stages = training_stages(manifest, source)
-        recipe["initialised_from"] = stages[-1]["initialised_from"]
-        named = ((recipe.get("config") or {}).get("init") or {}).get("path")
-        if named and recipe["initialised_from"] is None:
-            recipe["note"] = (
-                f"the config names init.path {named}, but the run never loaded it "
-                "(--resume without a checkpoint skipped init.path before session 3): "
-                "trained from scratch"
-            )
-        recipe["stages"] = stages
-        recipe["wall_seconds_at_scale"] = sum(
-            st["wall_seconds"] or 0 for st in stages if st["scale"] == scale
-        )
-        recipe["iterations_at_scale"] = sum(
-            st["iterations"] or 0 for st in stages if st["scale"] == scale
-        )
+    if manifest.get("training_recipe") is not None:
+        record_stages(manifest, source)
     if data_root is not None:
         manifest = portable(manifest, str(Path(data_root).resolve()))
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))

@@ -32,6 +32,7 @@ from srkit.train.config import ExperimentConfig, ScheduleConfig
 from srkit.train.data import BatchKeys, ImageCache, PatchDataset, single_threaded_worker
 
 CHECKPOINT = "last.ckpt"
+LOG = "log.jsonl"
 _KILL_ENV = "SRKIT_DEBUG_KILL_AT"  # tests: SIGKILL ourselves right after this checkpoint
 
 
@@ -81,21 +82,24 @@ def make_optimizer(config: ExperimentConfig, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
 
 
-def resolve_device(spec: str, world_size: int = 1) -> torch.device:
-    """``train.device`` -> a torch device with an index for GPUs; asking for a GPU torch cannot
-    see is an error. ``auto`` takes the GPU only when there is one per process."""
+def resolve_device(spec: str, world_size: int = 1, local_rank: int = 0) -> torch.device:
+    """``train.device`` -> a torch device with an index for GPUs (under torchrun each process
+    takes ``cuda:LOCAL_RANK``); asking for a GPU torch cannot see is an error. ``auto`` takes the
+    GPU only when there is one per process."""
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if spec == "auto":
-        spec = "cuda" if gpus >= world_size >= 1 and gpus > 0 else "cpu"
+        spec = "cuda" if gpus >= max(world_size, 1) else "cpu"
     device = torch.device(spec)
-    if device.type == "cuda" and not gpus:
+    if device.type != "cuda":
+        return device
+    if not gpus:
         raise ValueError(
             f"train.device={spec}, but this torch sees no GPU "
             f"(torch {torch.__version__}); use train.device=cpu or auto"
         )
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
+    if world_size > 1:
+        return torch.device("cuda", local_rank)
+    return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
 
 
 def make_degradation(spec: str | dict | None) -> Degradation:
@@ -158,6 +162,11 @@ def transfer_weights(net: nn.Module, path: str) -> tuple[list[str], list[str]]:
     return loaded, skipped
 
 
+def transfer_record(path: str, loaded: int, skipped: list[str]) -> dict[str, Any]:
+    """What ``initialised_from`` holds for a run whose ``init.path`` was loaded."""
+    return {"path": path, "loaded": loaded, "skipped": len(skipped)}
+
+
 def init_record_from_log(log: Path) -> dict[str, Any] | None:
     """The weight transfer of the latest fresh start (``{"start": 0}``) in a run's
     ``log.jsonl``, None if it had none or there is no log: for checkpoints and manifests written
@@ -173,13 +182,17 @@ def init_record_from_log(log: Path) -> dict[str, Any] | None:
         except json.JSONDecodeError:  # a line cut short by a kill
             continue
         if "init" in record and "loaded" in record:
-            skipped = record.get("skipped", [])
-            pending = {"path": record["init"], "loaded": record["loaded"], "skipped": len(skipped)}
+            pending = transfer_record(record["init"], record["loaded"], record.get("skipped", []))
         elif "start" in record:
             if record["start"] == 0:
                 found = pending
             pending = None
     return found
+
+
+def cpu_copy(net: nn.Module) -> nn.Module:
+    """A float32, NCHW copy on the CPU, where validation and export run whatever the device."""
+    return copy.deepcopy(net).float().cpu().to(memory_format=torch.contiguous_format)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -229,7 +242,7 @@ class Trainer:
         if not self.is_main:
             return
         if self.log_file is None:
-            self.log_file = open(self.out / "log.jsonl", "a")  # noqa: SIM115 - kept open
+            self.log_file = open(self.out / LOG, "a")  # noqa: SIM115 - kept open
         self.log_file.write(json.dumps(record) + "\n")
         self.log_file.flush()
         if self.tensorboard is not None:
@@ -252,7 +265,7 @@ class Trainer:
         from srkit.bench import evaluate_model
 
         model = NetworkModel(
-            copy.deepcopy(net).float().cpu().to(memory_format=torch.contiguous_format),
+            cpu_copy(net),
             self.config.scale,
             self.convention,
             self.config.name,
@@ -270,9 +283,8 @@ class Trainer:
     def run(self) -> TrainResult:
         config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
-        device = resolve_device(config.train.device, self.world_size)
-        if device.type == "cuda" and self.world_size > 1:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.rank)))
+        local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
+        device = resolve_device(config.train.device, self.world_size, local_rank)
         if device.type == "cuda":
             torch.cuda.set_device(device)
         if self.world_size > 1 and not dist.is_initialized():
@@ -287,9 +299,7 @@ class Trainer:
             if config.init.strict and skipped:
                 raise ValueError(f"init.strict: {len(skipped)} tensors did not match: {skipped}")
             self.log({"init": config.init.path, "loaded": len(loaded), "skipped": skipped})
-            self.initialised_from = {
-                "path": config.init.path, "loaded": len(loaded), "skipped": len(skipped)
-            }  # fmt: skip
+            self.initialised_from = transfer_record(config.init.path, len(loaded), skipped)
             if self.is_main and skipped:
                 print(f"weight transfer: {len(loaded)} tensors loaded, skipped: {skipped}")
         train_cfg = config.train
@@ -326,7 +336,7 @@ class Trainer:
             self.initialised_from = (
                 state["initialised_from"]
                 if "initialised_from" in state
-                else init_record_from_log(self.out / "log.jsonl")
+                else init_record_from_log(self.out / LOG)
             )
             torch.set_rng_state(state["rng"]["torch"])
             if self.is_main:
@@ -514,7 +524,7 @@ class Trainer:
                 "psnr": score.get("psnr"),
                 "ssim": score.get("ssim"),
             }
-        export_net = copy.deepcopy(net).float().cpu().to(memory_format=torch.contiguous_format)
+        export_net = cpu_copy(net)
         options = dict(config.arch_options)
         if callable(getattr(export_net, "fuse", None)):
             # re-parameterised nets ship in their inference form (plain convolutions)
