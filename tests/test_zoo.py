@@ -235,3 +235,13 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     assert d["initialised_from"] is None and [st["name"] for st in d["stages"]] == ["d_x3"]
     assert d["wall_seconds_at_scale"] == 70.0
     assert "trained from scratch" in d["note"] and "note" not in recipe
+
+    # a stage started from a shipped file keeps the chain its manifest records, even on a
+    # machine where the earlier runs/ folders are gone
+    shutil.rmtree(run / "c_x2")
+    shutil.rmtree(run / "a_x3")
+    shipped_b = zoo_dir / "b_x3.safetensors"
+    make("e_x3", 3, 30.0, config_init=shipped_b, recorded={"path": str(shipped_b), "loaded": 8})
+    e = tool.ship_model(run / "e_x3" / "e_x3.safetensors", models_dir=zoo_dir)["training_recipe"]
+    assert [stage["name"] for stage in e["stages"]] == ["c_x2", "a_x3", "b_x3", "e_x3"]
+    assert e["wall_seconds_at_scale"] == 180.0

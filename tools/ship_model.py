@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -94,6 +95,12 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
         seen.add(path)
         manifest_file = manifest_path(path)
         manifest = json.loads(manifest_file.read_text())
+        recorded = (manifest.get("training_recipe") or {}).get("stages")
+        if recorded:
+            # a shipped model (or a copy of one) already carries its whole chain, whose earlier
+            # runs/ folders may be gone on this machine
+            stages.extend(reversed(recorded))
+            break
     return stages[::-1]
 
 
@@ -162,13 +169,19 @@ def ship_model(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("weights", type=Path, help="a run's exported .safetensors (or .json)")
     parser.add_argument("--name", help="shipped name (default: the run's name)")
     parser.add_argument("--default", action="store_true", help="make it its scale's default")
     parser.add_argument("--paper", type=float, help="the paper's Set5 PSNR, kept for tables")
     parser.add_argument(
-        "--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+        "--data-root",
+        default=os.environ.get(
+            "SRKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")
+        ),
+        help="folder holding sr/val/Set5 (default: $SRKIT_DATA, else ../shared/data)",
     )
     args = parser.parse_args()
     manifest = ship_model(args.weights, args.name, args.default, args.paper, args.data_root)
