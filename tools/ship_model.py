@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from srkit.bench.machine import machine_summary
 from srkit.bench.runner import run_benchmark
 from srkit.data.builtin import bundled_set5
+from srkit.faces.paths import data_dir
 from srkit.train.trainer import init_record_from_log
 from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
@@ -74,6 +74,11 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
     stages, seen = [], set()
     while manifest is not None:
         recipe = manifest.get("training_recipe") or {}
+        if recipe.get("stages"):
+            # a shipped model (or a copy of one) already carries its whole chain, whose earlier
+            # runs/ folders may be gone on this machine
+            stages.extend(reversed(recipe["stages"]))
+            break
         init = initialised_from(manifest, manifest_file)
         stages.append(
             {
@@ -95,12 +100,6 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
         seen.add(path)
         manifest_file = manifest_path(path)
         manifest = json.loads(manifest_file.read_text())
-        recorded = (manifest.get("training_recipe") or {}).get("stages")
-        if recorded:
-            # a shipped model (or a copy of one) already carries its whole chain, whose earlier
-            # runs/ folders may be gone on this machine
-            stages.extend(reversed(recorded))
-            break
     return stages[::-1]
 
 
@@ -178,9 +177,7 @@ def main() -> None:
     parser.add_argument("--paper", type=float, help="the paper's Set5 PSNR, kept for tables")
     parser.add_argument(
         "--data-root",
-        default=os.environ.get(
-            "SRKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")
-        ),
+        default=str(data_dir()),
         help="folder holding sr/val/Set5 (default: $SRKIT_DATA, else ../shared/data)",
     )
     args = parser.parse_args()
