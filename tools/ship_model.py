@@ -20,8 +20,7 @@ from pathlib import Path
 
 from srkit.bench.machine import machine_summary
 from srkit.bench.runner import run_benchmark
-from srkit.data.builtin import bundled_set5
-from srkit.faces.paths import data_dir
+from srkit.data.builtin import bundled_set5, data_dir
 from srkit.train.trainer import init_record_from_log
 from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models

@@ -1,9 +1,19 @@
-"""Datasets that ship inside the package (only Set5 may be bundled)."""
+"""Where srkit's data lives: the shared data folder, and what ships inside the package (only
+Set5 may be bundled)."""
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[3]
+
+
+def data_dir() -> Path:
+    """``$SRKIT_DATA`` or ``<repo>/../shared/data``."""
+    env = os.environ.get("SRKIT_DATA")
+    return Path(env) if env else _REPO.parent / "shared" / "data"
 
 
 def bundled_set5() -> Path:

@@ -6,19 +6,13 @@ import importlib.util
 import os
 from pathlib import Path
 
-__all__ = ["MissingModelError", "cache_dir", "data_dir", "model_file", "models_dir"]
+from srkit.data.builtin import data_dir
 
-_REPO = Path(__file__).resolve().parents[3]
+__all__ = ["MissingModelError", "cache_dir", "data_dir", "model_file", "models_dir"]
 
 
 class MissingModelError(FileNotFoundError):
     """A model file of ``face-recognition-models`` (or dlib itself) is not installed."""
-
-
-def data_dir() -> Path:
-    """``$SRKIT_DATA`` or ``<repo>/../shared/data``."""
-    env = os.environ.get("SRKIT_DATA")
-    return Path(env) if env else _REPO.parent / "shared" / "data"
 
 
 def cache_dir() -> Path:

@@ -134,11 +134,10 @@ class ExperimentConfig:
 
 
 def _default_env() -> dict[str, str]:
-    from srkit.data.builtin import bundled_set5
+    from srkit.data.builtin import bundled_set5, data_dir
 
-    repo_guess = Path(__file__).resolve().parents[3]
     return {
-        "SRKIT_DATA": str(repo_guess.parent / "shared" / "data"),
+        "SRKIT_DATA": str(data_dir()),
         "SRKIT_SET5": str(bundled_set5()),
     }
 
