@@ -265,6 +265,34 @@ def test_samples_depend_only_on_seed_iteration_and_index():
     assert list(BatchKeys(1, 3, 4))[0] == [(1, 0), (1, 1), (1, 2), (1, 3)]
 
 
+def test_multiscale_augmentation_adds_downscaled_copies(tmp_path):
+    plain = ImageCache.load([SET5], min_side=32, show_progress=False)
+    multi = ImageCache.load([SET5], min_side=32, show_progress=False, rescale=[1.0, 0.5])
+    assert len(multi) == 2 * len(plain)
+    for name, image in zip(plain.names, plain.images, strict=True):
+        assert np.array_equal(multi.images[multi.names.index(name)], image)
+        half = multi.images[multi.names.index(f"{name}@0.5")]
+        height, width = image.shape[:2]
+        assert half.shape == (-(-height // 2), -(-width // 2), 3)
+        # the same picture at half the size: close to the 2x2 means (bicubic sharpens a little)
+        even = image[: height // 2 * 2, : width // 2 * 2].astype(np.float64)
+        box = even.reshape(height // 2, 2, width // 2, 2, 3).mean(axis=(1, 3))
+        assert np.abs(half[: height // 2, : width // 2] - box).mean() < 4.0
+    # copies below the crop size are left out, not the full-size images
+    large = ImageCache.load([SET5], min_side=200, show_progress=False, rescale=[1.0, 0.5])
+    assert len([n for n in large.names if "@" not in n]) == len(plain)
+    assert all(min(i.shape[:2]) >= 200 for i in large.images)
+    assert len(large) < len(multi)
+    for bad in ([1.0, 1.5], [], [0.5, 0.5]):
+        with pytest.raises(ConfigError, match="data.rescale"):
+            load_experiment(write_config(tmp_path, data__rescale=bad))
+    # the trainer uses the factors and data.min_size: all copies too small -> a clear error
+    with pytest.raises(ValueError, match="no training image is at least 24x24"):
+        train(load_experiment(write_config(tmp_path, data__rescale=[0.04])), tmp_path / "r")
+    with pytest.raises(ValueError, match="no training image is at least 600x600"):
+        train(load_experiment(write_config(tmp_path, data__min_size=600)), tmp_path / "m")
+
+
 def test_prepare_sub_images_and_hdf5_give_the_same_batches(tmp_path):
     assert window_starts(100, 40, 30) == [0, 30, 60]
     assert window_starts(101, 40, 30) == [0, 30, 60, 61]

@@ -27,10 +27,15 @@ class DataConfig:
     degradation: str | dict | None = None  # YAML file or inline mapping; None: MATLAB bicubic
     workers: int = 1
     min_size: int = 0  # ignore images smaller than this (after the crop check)
+    # multi-scale augmentation: train on each image at these sizes (FSRCNN: 1, 0.9, ..., 0.6)
+    rescale: list[float] = field(default_factory=lambda: [1.0])
 
     def __post_init__(self) -> None:
+        from srkit.train.data import check_rescale
+
         if not self.train:
             raise ValueError("data.train needs at least one source")
+        check_rescale(self.rescale)
         if self.lr_patch < 4 or self.batch_size < 1 or self.workers < 0:
             raise ValueError("data: lr_patch >= 4, batch_size >= 1 and workers >= 0 are required")
 

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset, Sampler
 
 from srkit.data.degrade import Degradation
 from srkit.data.sources import open_source
+from srkit.image.resize import imresize_uint8
 
 
 @dataclass
@@ -28,7 +29,20 @@ class ImageCache:
     images: list[np.ndarray]
 
     @classmethod
-    def load(cls, specs: Sequence[str], min_side: int, show_progress: bool = True) -> ImageCache:
+    def load(
+        cls,
+        specs: Sequence[str],
+        min_side: int,
+        show_progress: bool = True,
+        rescale: Sequence[float] = (1.0,),
+    ) -> ImageCache:
+        """Decode every image of ``specs``, once per factor of ``rescale``.
+
+        A factor below 1 adds a copy downscaled with MATLAB's bicubic ``imresize`` (the
+        multi-scale augmentation of FSRCNN and VDSR: the same content at several sizes). Copies
+        are named ``name@factor``; images or copies under ``min_side`` pixels are left out.
+        """
+        check_rescale(rescale)
         names: list[str] = []
         images: list[np.ndarray] = []
         too_small: list[str] = []
@@ -38,11 +52,17 @@ class ImageCache:
                     task = progress.add_task(f"decoding {source.name}", total=len(source))
                     for name in source.names:
                         rgb = source.read(name).to_rgb8()
-                        if min(rgb.shape[:2]) < min_side:
-                            too_small.append(f"{source.name}/{name}")
-                        else:
-                            names.append(f"{source.name}/{name}")
-                            images.append(np.ascontiguousarray(rgb))
+                        for factor in rescale:
+                            label = f"{source.name}/{name}"
+                            copy = rgb
+                            if factor != 1.0:
+                                label = f"{label}@{factor:g}"
+                                copy = _downscaled(rgb, factor)
+                            if min(copy.shape[:2]) < min_side:
+                                too_small.append(label)
+                            else:
+                                names.append(label)
+                                images.append(np.ascontiguousarray(copy))
                         progress.advance(task)
         if not images:
             raise ValueError(
@@ -53,6 +73,24 @@ class ImageCache:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+def check_rescale(factors: Sequence[float]) -> None:
+    if not factors:
+        raise ValueError("data.rescale needs at least one factor (1.0: the images as they are)")
+    bad = [f for f in factors if not 0.0 < f <= 1.0]
+    if bad:
+        raise ValueError(f"data.rescale factors must be in (0, 1], got {bad}")
+    if len(set(factors)) != len(factors):
+        raise ValueError(f"data.rescale lists a factor twice: {list(factors)}")
+
+
+def _downscaled(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """uint8 ``(H, W, 3)`` -> the same image ``factor`` times the size, MATLAB bicubic."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+    return (
+        imresize_uint8(tensor, scale=factor, compute_dtype=torch.float32).permute(1, 2, 0).numpy()
+    )
 
 
 def sample_rng(seed: int, iteration: int, index: int) -> np.random.Generator:

@@ -342,7 +342,8 @@ class Trainer:
             if self.is_main:
                 print(f"resuming {checkpoint_path} at iteration {start}/{train_cfg.iters}")
         elif self.resume and self.is_main:
-            print(f"--resume: no checkpoint in {self.out}, starting from scratch")
+            origin = "from scratch" if config.init is None else f"from {config.init.path}"
+            print(f"--resume: no checkpoint in {self.out}, starting at iteration 0 {origin}")
         if start >= train_cfg.iters:
             raise ValueError(
                 f"the checkpoint is at iteration {start}; nothing left of --iters "
@@ -357,8 +358,9 @@ class Trainer:
 
         cache = ImageCache.load(
             config.data.train,
-            min_side=config.data.lr_patch * config.scale,
+            min_side=max(config.data.lr_patch * config.scale, config.data.min_size),
             show_progress=self.show_progress,
+            rescale=config.data.rescale,
         )
         dataset = PatchDataset(
             cache,
