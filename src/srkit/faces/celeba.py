@@ -16,7 +16,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 
 __all__ = ["celeba_crop_landmarks", "celeba_preprocess", "read_celeba_landmarks"]
 
@@ -63,10 +62,9 @@ def _resize(img: np.ndarray, size: int, method: str) -> np.ndarray:
 
         return np.array(Image.fromarray(img).resize((size, size), Image.BILINEAR))
     if method == "bicubic":
-        from srkit.image.resize import imresize_uint8
+        from srkit.image.resize import imresize_array
 
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
-        return imresize_uint8(t, size=(size, size))[0].permute(1, 2, 0).numpy()
+        return imresize_array(img, size=(size, size))
     raise ValueError(f"unknown resize method {method!r}: 'pil_bilinear' or 'bicubic'")
 
 

@@ -305,6 +305,18 @@ def imresize_uint8(
     return quantize_uint8(resized)
 
 
+def imresize_array(
+    image: np.ndarray,
+    scale: float | None = None,
+    size: tuple[int, int] | None = None,
+    compute_dtype: torch.dtype = torch.float64,
+) -> np.ndarray:
+    """MATLAB bicubic ``imresize`` of a uint8 ``(H, W, C)`` array (decoded images), uint8 out."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    resized = imresize_uint8(tensor, scale, size, compute_dtype=compute_dtype)
+    return resized.permute(1, 2, 0).numpy()
+
+
 def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
     """Values in 0..255 (float) -> uint8, rounding half up and saturating like MATLAB."""
     return torch.floor(x.clamp(0, 255) + 0.5).to(torch.uint8)

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from srkit.config import ConfigError, from_dict, load_yaml, set_by_path
 from srkit.losses import LossTerm
+
+
+def check_rescale(factors: Sequence[float]) -> None:
+    """``data.rescale``: at least one factor, each in (0, 1], none twice."""
+    if not factors:
+        raise ValueError("data.rescale needs at least one factor (1.0: the images as they are)")
+    bad = [f for f in factors if not 0.0 < f <= 1.0]
+    if bad:
+        raise ValueError(f"data.rescale factors must be in (0, 1], got {bad}")
+    if len(set(factors)) != len(factors):
+        raise ValueError(f"data.rescale lists a factor twice: {list(factors)}")
 
 
 @dataclass
@@ -31,8 +43,6 @@ class DataConfig:
     rescale: list[float] = field(default_factory=lambda: [1.0])
 
     def __post_init__(self) -> None:
-        from srkit.train.data import check_rescale
-
         if not self.train:
             raise ValueError("data.train needs at least one source")
         check_rescale(self.rescale)

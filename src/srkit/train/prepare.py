@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.progress import Progress
 
 from srkit.data.sources import open_source
 from srkit.image.io import write_image
-from srkit.image.resize import imresize_uint8
+from srkit.image.resize import imresize_array
 
 
 def window_starts(length: int, size: int, stride: int) -> list[int]:
@@ -101,11 +100,9 @@ def prepare(
             for name, image in items:
                 hr_group.create_dataset(name, data=image)
                 if lr_group is not None:
-                    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
                     height, width = image.shape[:2]
-                    tensor = tensor[:, : height - height % lr_scale, : width - width % lr_scale]
-                    lr = imresize_uint8(tensor[None], scale=1 / lr_scale)[0]
-                    lr_group.create_dataset(name, data=lr.permute(1, 2, 0).numpy())
+                    cropped = image[: height - height % lr_scale, : width - width % lr_scale]
+                    lr_group.create_dataset(name, data=imresize_array(cropped, 1 / lr_scale))
                 count += 1
         temporary.replace(out)
     return count
