@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from srkit.config import ConfigError, from_dict, load_yaml
-from srkit.image.resize import METHODS, resize
+from srkit.image.resize import METHODS, quantize_uint8, resize
 
 Range = float | list[float]
 
@@ -69,7 +69,7 @@ class ResizeStep:
     def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
         height, width = x.shape[-2] // scale, x.shape[-1] // scale
         if self.method == "pil_bicubic":  # Pillow works on 8-bit planes, like saved images
-            as_uint8 = torch.floor(x.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+            as_uint8 = quantize_uint8(x * 255)
             return resize(as_uint8, size=(height, width), method=self.method).float() / 255
         return resize(x, size=(height, width), method=self.method)
 
@@ -190,7 +190,7 @@ class JpegStep:
         quality = int(round(_draw(self.quality, rng, "quality")))
         out = torch.empty_like(x)
         for i, image in enumerate(x):
-            array = torch.floor(image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+            array = quantize_uint8(image * 255)
             array = array.permute(1, 2, 0).cpu().numpy()
             mode = "L" if array.shape[2] == 1 else "RGB"
             buffer = io.BytesIO()
@@ -306,6 +306,6 @@ def bench_degradation(degradation: Degradation, seed: int = 0):
         digest = zlib.crc32(hr.contiguous().numpy().tobytes())
         rng = np.random.default_rng([seed, digest, scale])
         lr = degradation(hr.to(torch.float64) / 255.0, scale, rng)
-        return torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+        return quantize_uint8(lr * 255)
 
     return degrade

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from srkit.faces.align import align, get_template, landmarks68_to_5
+from srkit.image.resize import quantize_uint8
 
 __all__ = ["AlignReport", "align_images"]
 
@@ -61,7 +62,7 @@ def align_images(
             lm = landmarks68_to_5(lm, "eyes_nose_mouth")
         x = torch.from_numpy(img).permute(2, 0, 1)[None].double()
         crop, _ = align(x, lm, tmpl, size=size)
-        pixels = torch.floor(crop[0].clamp(0, 255) + 0.5).to(torch.uint8).permute(1, 2, 0)
+        pixels = quantize_uint8(crop[0]).permute(1, 2, 0)
         target = out / PurePosixPath(name).with_suffix(ext)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_image(target, np.ascontiguousarray(pixels.numpy()))

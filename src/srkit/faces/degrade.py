@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srkit.image.resize import quantize_uint8
+
 __all__ = ["FaceDegradation", "load_degradation"]
 
 
@@ -49,7 +51,7 @@ class FaceDegradation:
         for i in range(hr.shape[0]):
             rng = np.random.default_rng([self.seed, first_index + i])
             lr = self.pipeline(hr[i : i + 1].to(torch.float64) / 255.0, scale, rng)
-            out.append(torch.floor(lr.clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+            out.append(quantize_uint8(lr * 255))
         return torch.cat(out)
 
 

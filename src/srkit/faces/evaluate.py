@@ -42,6 +42,7 @@ from srkit.faces.align import align, get_template, landmarks68_to_5, transform_p
 from srkit.faces.degrade import FaceDegradation
 from srkit.faces.lfw import LFW, LFW_FALLBACK_BOX, Pair, pair_keys, read_pairs
 from srkit.faces.paths import cache_dir
+from srkit.image.resize import quantize_uint8
 
 __all__ = [
     "FaceSet",
@@ -212,7 +213,7 @@ def _prepare_chunk(keys: Sequence[str]):
             pts["eyes_nose_mouth"] = landmarks68_to_5(p68, "eyes_nose_mouth")
         x = torch.from_numpy(img).permute(2, 0, 1)[None].double()
         crop, m = align(x, pts[tmpl.landmarks], tmpl)
-        crops.append(torch.floor(crop[0].clamp(0, 255) + 0.5).to(torch.uint8))
+        crops.append(quantize_uint8(crop[0]))
         for s in protocol.landmark_sets:
             lms[s].append(transform_points(pts[s], m[0]).numpy())
         dets.append(d.detected)
@@ -407,7 +408,7 @@ def _eval_chunk(idx: np.ndarray):
                 f"model {getattr(_W['model'], 'name', '?')} returned {tuple(out.shape)} for "
                 f"LR {tuple(lr.shape)}; expected {tuple(hr.shape)}"
             )
-        sr = torch.floor(out.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+        sr = quantize_uint8(out * 255.0)
         lm = torch.from_numpy(p.landmarks[emb.landmarks][idx])
         e_sr = emb(sr.float() / 255.0, lm).float().numpy()
     e_hr = p.hr_embeddings[idx]
