@@ -340,3 +340,23 @@ def test_ema_warm_up_forgets_the_starting_weights() -> None:
         start.weight - target.weight
     ).abs().max()
     assert residue < 0.001
+
+
+def test_loss_crop_trims_the_patch_edges_and_still_learns(tmp_path):
+    from srkit.train.trainer import trim
+
+    batch = torch.arange(2 * 3 * 6 * 8, dtype=torch.float32).reshape(2, 3, 6, 8)
+    assert torch.equal(trim(batch, 0), batch)
+    assert torch.equal(trim(batch, 2), batch[..., 2:4, 2:6])
+    # lr_patch 12 at x2: a 24-pixel HR patch, so at most 11 pixels a side may go
+    with pytest.raises(ConfigError, match="train.loss_crop must be >= 0"):
+        load_experiment(write_config(tmp_path, train__loss_crop=12))
+    with pytest.raises(ConfigError, match="train.loss_crop must be >= 0"):
+        load_experiment(write_config(tmp_path, train__loss_crop=-1))
+    result = train(load_experiment(write_config(tmp_path, train__loss_crop=4)), tmp_path / "crop",
+                   show_progress=False)  # fmt: skip
+    bicubic = evaluate_model(resolve_model("bicubic", 2), SET5, 2)
+    trained = evaluate_model(resolve_model(str(result.model_path), 2), SET5, 2)
+    assert trained.psnr > bicubic.psnr + 0.3, (trained.psnr, bicubic.psnr)
+    manifest = json.loads(result.model_path.with_suffix(".json").read_text())
+    assert manifest["training_recipe"]["config"]["train"]["loss_crop"] == 4

@@ -113,6 +113,11 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     grad_clip: float | None = None  # max global grad norm (VDSR)
     ema: float | None = None  # decay, e.g. 0.999; validation and export use the EMA weights
+    # HR pixels trimmed from each side of the output and target before the losses. The pixels
+    # near a patch's cut edge see zero padding and (for nets that upscale first) a bicubic input
+    # made without the neighbours beyond the cut, unlike almost every pixel of a real image;
+    # SRCNN's valid convolutions left them out of its loss the same way.
+    loss_crop: int = 0
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     # "auto": the GPU when torch sees one, else the CPU; "cuda:1" names a card. Patches are
@@ -146,6 +151,12 @@ class ExperimentConfig:
             raise ValueError(f"scale must be >= 1, got {self.scale}")
         if self.train.iters < 1:
             raise ValueError("train.iters must be >= 1")
+        hr_patch = self.data.lr_patch * self.scale
+        if not 0 <= 2 * self.train.loss_crop < hr_patch:
+            raise ValueError(
+                f"train.loss_crop must be >= 0 and leave pixels of the {hr_patch}-pixel HR patch "
+                f"(lr_patch x scale): got {self.train.loss_crop}"
+            )
 
 
 def _default_env() -> dict[str, str]:

@@ -190,6 +190,11 @@ def init_record_from_log(log: Path) -> dict[str, Any] | None:
     return found
 
 
+def trim(batch: torch.Tensor, border: int) -> torch.Tensor:
+    """``batch`` without ``border`` pixels on each side (``train.loss_crop``)."""
+    return batch[..., border : batch.shape[-2] - border, border : batch.shape[-1] - border]
+
+
 def cpu_copy(net: nn.Module) -> nn.Module:
     """A float32, NCHW copy on the CPU, where validation and export run whatever the device."""
     return copy.deepcopy(net).float().cpu().to(memory_format=torch.contiguous_format)
@@ -311,6 +316,7 @@ class Trainer:
             optimizer, lr_factor(train_cfg.schedule, train_cfg.iters)
         )
         ema = Ema(net, train_cfg.ema) if train_cfg.ema else None
+        crop = train_cfg.loss_crop
         criterion = WeightedLoss(config.losses)
         teacher = None
         if config.teacher is not None:
@@ -409,10 +415,12 @@ class Trainer:
                 x = x.contiguous(memory_format=memory)
                 target = network_channels(hr_batch, self.convention)
                 with autocast:
-                    out = self.convention.from_network(model(x).float())
+                    out = trim(self.convention.from_network(model(x).float()), crop)
+                    target = trim(target, crop)
                     loss, parts = criterion(out, target)
                     if teacher is not None:
                         teacher_out = network_channels(teacher(lr_batch).clone(), self.convention)
+                        teacher_out = trim(teacher_out, crop)
                         kd_loss, _ = criterion(out, teacher_out)
                         weight = config.teacher.weight
                         loss = (1 - weight) * loss + weight * kd_loss
