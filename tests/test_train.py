@@ -343,7 +343,7 @@ def test_ema_warm_up_forgets_the_starting_weights() -> None:
 
 
 def test_loss_crop_trims_the_patch_edges_and_still_learns(tmp_path):
-    from srkit.train.trainer import trim
+    from srkit.metrics.sr import crop_border as trim  # what the trainer applies to the loss
 
     batch = torch.arange(2 * 3 * 6 * 8, dtype=torch.float32).reshape(2, 3, 6, 8)
     assert torch.equal(trim(batch, 0), batch)

@@ -28,6 +28,7 @@ from srkit.config import to_dict
 from srkit.data.degrade import Degradation, DegradationConfig
 from srkit.image.color import rgb_to_y
 from srkit.losses import WeightedLoss
+from srkit.metrics.sr import crop_border
 from srkit.train.config import ExperimentConfig, ScheduleConfig
 from srkit.train.data import BatchKeys, ImageCache, PatchDataset, single_threaded_worker
 
@@ -188,11 +189,6 @@ def init_record_from_log(log: Path) -> dict[str, Any] | None:
                 found = pending
             pending = None
     return found
-
-
-def trim(batch: torch.Tensor, border: int) -> torch.Tensor:
-    """``batch`` without ``border`` pixels on each side (``train.loss_crop``)."""
-    return batch[..., border : batch.shape[-2] - border, border : batch.shape[-1] - border]
 
 
 def cpu_copy(net: nn.Module) -> nn.Module:
@@ -415,12 +411,12 @@ class Trainer:
                 x = x.contiguous(memory_format=memory)
                 target = network_channels(hr_batch, self.convention)
                 with autocast:
-                    out = trim(self.convention.from_network(model(x).float()), crop)
-                    target = trim(target, crop)
+                    out = crop_border(self.convention.from_network(model(x).float()), crop)
+                    target = crop_border(target, crop)
                     loss, parts = criterion(out, target)
                     if teacher is not None:
                         teacher_out = network_channels(teacher(lr_batch).clone(), self.convention)
-                        teacher_out = trim(teacher_out, crop)
+                        teacher_out = crop_border(teacher_out, crop)
                         kd_loss, _ = criterion(out, teacher_out)
                         weight = config.teacher.weight
                         loss = (1 - weight) * loss + weight * kd_loss
