@@ -229,6 +229,7 @@ def test_ship_model_tool_scores_copies_and_lists(tmp_path: Path) -> None:
     recipe = manifest["training_recipe"]
     assert [stage["name"] for stage in recipe["stages"]] == ["c_x2", "a_x3", "b_x3"]
     assert recipe["stages"][1]["initialised_from"] == {"path": str(c), "loaded": 8, "skipped": 2}
+    assert recipe["stages"][0]["training_data"] == [str(tmp_path / "data" / "T91")]
     assert recipe["wall_seconds_at_scale"] == 150.0  # the x2 stage is not x3 training
     assert recipe["iterations_at_scale"] == 20
     d = tool.ship_model(run / "d_x3" / "d_x3.safetensors", models_dir=zoo_dir)["training_recipe"]

@@ -76,7 +76,11 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
         if recipe.get("stages"):
             # a shipped model (or a copy of one) already carries its whole chain, whose earlier
             # runs/ folders may be gone on this machine
-            stages.extend(reversed(recipe["stages"]))
+            carried = [dict(stage) for stage in recipe["stages"]]
+            run_name = (recipe.get("config") or {}).get("name", manifest.get("name"))
+            if carried[-1].get("name") == run_name:  # a shipped copy keeps its run's name here
+                carried[-1].setdefault("training_data", recipe.get("training_data"))
+            stages.extend(reversed(carried))
             break
         init = initialised_from(manifest, manifest_file)
         stages.append(
@@ -85,6 +89,8 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
                 "scale": manifest.get("scale"),
                 "iterations": recipe.get("iterations"),
                 "wall_seconds": recipe.get("wall_seconds"),
+                # later stages may train on other data (session 12's T91-only stages)
+                "training_data": recipe.get("training_data"),
                 "initialised_from": init,
             }
         )
