@@ -77,9 +77,8 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
             # a shipped model (or a copy of one) already carries its whole chain, whose earlier
             # runs/ folders may be gone on this machine
             carried = [dict(stage) for stage in recipe["stages"]]
-            run_name = (recipe.get("config") or {}).get("name", manifest.get("name"))
-            if carried[-1].get("name") == run_name:  # a shipped copy keeps its run's name here
-                carried[-1].setdefault("training_data", recipe.get("training_data"))
+            # the last stage is this manifest's own run; older records lack its data
+            carried[-1].setdefault("training_data", recipe.get("training_data"))
             stages.extend(reversed(carried))
             break
         init = initialised_from(manifest, manifest_file)
@@ -89,7 +88,7 @@ def training_stages(manifest: dict, manifest_file: Path) -> list[dict]:
                 "scale": manifest.get("scale"),
                 "iterations": recipe.get("iterations"),
                 "wall_seconds": recipe.get("wall_seconds"),
-                # later stages may train on other data (session 12's T91-only stages)
+                # a later stage may train on other data than the ones before it
                 "training_data": recipe.get("training_data"),
                 "initialised_from": init,
             }
