@@ -337,3 +337,42 @@ def test_repan_learns_the_identity_residual_from_the_start() -> None:
     x = torch.rand(1, 3, 5, 4)
     expected = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     torch.testing.assert_close(net(x), expected)
+
+
+def test_fsrcnn_deconv_padding_places_the_centre_tap() -> None:
+    # MATLAB's bicubic puts LR pixel i at HR position s*i + (s-1)/2: at x3, pixel 3i + 1
+    for padding, expected in ((3, 1), (4, 0)):
+        net = build("fsrcnn", scale=3, d=1, s=1, m=0, deconv_padding=padding)
+        with torch.no_grad():
+            net.deconv.weight.zero_()
+            net.deconv.weight[0, 0, 4, 4] = 1.0
+            net.deconv.bias.zero_()
+        features = torch.zeros(1, 1, 5, 5)
+        features[0, 0, 2, 2] = 1.0
+        out = net.deconv(features)
+        assert out.shape[-2:] == (15, 15)
+        assert tuple(torch.nonzero(out[0, 0]).tolist()[0]) == (3 * 2 + expected,) * 2
+
+
+def test_fsrcnn_shift_deconv_taps_keeps_outputs_when_the_lost_taps_are_zero() -> None:
+    from srkit.archs.fsrcnn import shift_deconv_taps
+
+    torch.manual_seed(0)
+    for scale in (3, 4):
+        old = build("fsrcnn", scale=scale, d=8, s=4, m=1)
+        with torch.no_grad():
+            old.deconv.weight[..., 0, :] = 0
+            old.deconv.weight[..., :, 0] = 0
+        new = build("fsrcnn", scale=scale, d=8, s=4, m=1, deconv_padding=3)
+        new.load_state_dict(shift_deconv_taps(old.state_dict(), 1))
+        x = torch.rand(1, 1, 11, 13)
+        with torch.no_grad():
+            torch.testing.assert_close(new(x), old(x))
+            # and without the conversion the same weights land one pixel off
+            new.load_state_dict(old.state_dict())
+            assert not torch.allclose(new(x), old(x), atol=1e-3)
+
+
+def test_fsrcnn_rejects_a_padding_that_breaks_the_output_size() -> None:
+    with pytest.raises(ValueError, match="use one of \\[4\\]"):
+        build("fsrcnn", scale=2, deconv_padding=3)

@@ -5,6 +5,13 @@ Works on the LR Y channel: feature extraction Conv(5, d), shrinking Conv(1, s), 
 Conv(3, s), expanding Conv(1, d), each followed by a PReLU, then a 9 x 9 deconvolution with
 stride ``scale``. FSRCNN(56, 12, 4) has 12,464 weights (the paper's complexity formula
 ``d(25 + s + 81) + s(d + 9 m s)``; biases and PReLU slopes not counted).
+
+``deconv_padding`` places the deconvolution's taps. MATLAB's bicubic puts LR pixel ``i`` at HR
+position ``s*i + (s-1)/2``; the kernel's centre tap lands on ``s*i + 4 - deconv_padding``. The
+default 4 (the weights shipped before session 13) puts it ``(s-1)/2`` pixels early (1 px at x3,
+1.5 px at x4), so the 9 taps reach further on one side than the other; 3 centres it at x3 and
+halves the offset at x4, as the authors' x3 Caffe model does. Weights trained with one padding
+are not right for another (see ``shift_deconv_taps``).
 """
 
 from __future__ import annotations
@@ -19,20 +26,48 @@ SCALES = (2, 3, 4)
 
 class FSRCNN(nn.Module):
     def __init__(
-        self, scale: int = 3, d: int = 56, s: int = 12, m: int = 4, channels: int = 1
+        self,
+        scale: int = 3,
+        d: int = 56,
+        s: int = 12,
+        m: int = 4,
+        channels: int = 1,
+        deconv_padding: int = 4,
     ) -> None:
         super().__init__()
         check_scale("fsrcnn", scale, SCALES)
+        # (H - 1) * scale - 2 * padding + 9 + output_padding must equal H * scale
+        output_padding = scale + 2 * deconv_padding - 9
+        if not 0 <= output_padding < scale:
+            allowed = [p for p in range(5) if 0 <= scale + 2 * p - 9 < scale]
+            raise ValueError(
+                f"fsrcnn: deconv_padding={deconv_padding} cannot give an x{scale} output of "
+                f"exactly {scale}x the input; use one of {allowed}"
+            )
         self.scale = scale
         layers: list[nn.Module] = [conv(channels, d, 5), nn.PReLU(d), conv(d, s, 1), nn.PReLU(s)]
         for _ in range(m):
             layers += [conv(s, s, 3), nn.PReLU(s)]
         layers += [conv(s, d, 1), nn.PReLU(d)]
         self.body = nn.Sequential(*layers)
-        # output = (H - 1) * scale - 2 * 4 + 9 + (scale - 1) = H * scale
         self.deconv = nn.ConvTranspose2d(
-            d, channels, 9, stride=scale, padding=4, output_padding=scale - 1
+            d, channels, 9, stride=scale, padding=deconv_padding, output_padding=output_padding
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.deconv(self.body(x))
+
+
+def shift_deconv_taps(state: dict[str, torch.Tensor], by: int) -> dict[str, torch.Tensor]:
+    """Re-place FSRCNN weights for ``deconv_padding`` lowered by ``by``: every output then moves
+    ``by`` pixels, so the taps move back by as much. The ``by`` rows and columns that fall off
+    the kernel are lost and the new ones start at zero, so the result needs a short fine-tune."""
+    if by < 0:
+        raise ValueError("shift_deconv_taps: by must be >= 0")
+    out = dict(state)
+    w = state["deconv.weight"]
+    shifted = torch.zeros_like(w)
+    size = w.shape[-1]
+    shifted[..., : size - by, : size - by] = w[..., by:, by:]
+    out["deconv.weight"] = shifted
+    return out

@@ -50,7 +50,7 @@ _SPECS = [
     ArchSpec(
         name="fsrcnn",
         cls=FSRCNN,
-        defaults={"d": 56, "s": 12, "m": 4, "channels": 1},
+        defaults={"d": 56, "s": 12, "m": 4, "channels": 1, "deconv_padding": 4},
         scales=(2, 3, 4),
         convention=Y01,
         reference=Reference(
