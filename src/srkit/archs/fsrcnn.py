@@ -8,7 +8,7 @@ stride ``scale``. FSRCNN(56, 12, 4) has 12,464 weights (the paper's complexity f
 
 ``deconv_padding`` places the deconvolution's taps. MATLAB's bicubic puts LR pixel ``i`` at HR
 position ``s*i + (s-1)/2``; the kernel's centre tap lands on ``s*i + 4 - deconv_padding``. The
-default 4 (the weights shipped before session 13) puts it ``(s-1)/2`` pixels early (1 px at x3,
+default 4 (what every shipped fsrcnn uses) puts it ``(s-1)/2`` pixels early (1 px at x3,
 1.5 px at x4), so the 9 taps reach further on one side than the other; 3 centres it at x3 and
 halves the offset at x4, as the authors' x3 Caffe model does. Weights trained with one padding
 are not right for another (see ``shift_deconv_taps``).
@@ -22,6 +22,13 @@ from torch import nn
 from srkit.archs.common import check_scale, conv
 
 SCALES = (2, 3, 4)
+DECONV_KERNEL = 9
+
+
+def deconv_output_padding(scale: int, padding: int) -> int:
+    """The output padding that makes the deconvolution's output exactly ``scale`` times its
+    input: (H - 1) * scale - 2 * padding + kernel + output_padding = H * scale."""
+    return scale + 2 * padding - DECONV_KERNEL
 
 
 class FSRCNN(nn.Module):
@@ -36,10 +43,11 @@ class FSRCNN(nn.Module):
     ) -> None:
         super().__init__()
         check_scale("fsrcnn", scale, SCALES)
-        # (H - 1) * scale - 2 * padding + 9 + output_padding must equal H * scale
-        output_padding = scale + 2 * deconv_padding - 9
+        output_padding = deconv_output_padding(scale, deconv_padding)
         if not 0 <= output_padding < scale:
-            allowed = [p for p in range(5) if 0 <= scale + 2 * p - 9 < scale]
+            allowed = [
+                p for p in range(DECONV_KERNEL) if 0 <= deconv_output_padding(scale, p) < scale
+            ]
             raise ValueError(
                 f"fsrcnn: deconv_padding={deconv_padding} cannot give an x{scale} output of "
                 f"exactly {scale}x the input; use one of {allowed}"
@@ -51,7 +59,12 @@ class FSRCNN(nn.Module):
         layers += [conv(s, d, 1), nn.PReLU(d)]
         self.body = nn.Sequential(*layers)
         self.deconv = nn.ConvTranspose2d(
-            d, channels, 9, stride=scale, padding=deconv_padding, output_padding=output_padding
+            d,
+            channels,
+            DECONV_KERNEL,
+            stride=scale,
+            padding=deconv_padding,
+            output_padding=output_padding,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
