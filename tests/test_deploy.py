@@ -160,6 +160,20 @@ def test_int8_keeps_first_last_and_cheap_convs_in_float(tmp_path: Path) -> None:
     assert not any("c1_r" in name for name in keep)  # the main 3x3 convolutions are int8
 
 
+def test_int8_keeps_1x1_fusions_in_float(tmp_path: Path) -> None:
+    _need("onnxruntime")
+    from srkit.deploy.export import sensitive_convs
+
+    torch.manual_seed(0)
+    net = build("repan", scale=2).eval()
+    net.fuse()  # exported as it ships: plain convolutions
+    model = NetworkModel(net, 2, get_spec("repan").convention, "repan", info={"arch": "repan"})
+    path = export_onnx(model, tmp_path / "r.onnx")
+    keep = sensitive_convs(path)
+    assert "/net/fusion/Conv" in keep  # 1x1 over the concatenated blocks, not cheap in weights
+    assert "/net/body/body.0/conv1/Conv" not in keep
+
+
 def test_cli_export_and_speed(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
