@@ -95,6 +95,25 @@ def test_cli_writes_csv_and_json_of_the_documented_shape(tmp_path):
     assert float(rows[3]["psnr"]) == pytest.approx(summary["results"][0]["psnr"], abs=1e-3)
 
 
+def test_ensemble_is_scored_under_its_own_name(tmp_path):
+    """Bicubic is flip/transpose equivariant, so its "+" row equals the plain one; a trained net's
+    ensemble is a different, better image (a wrong inverse transform would cost many dB)."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "bird.png").write_bytes((bundled_set5() / "bird.png").read_bytes())
+    json_path = tmp_path / "plus.json"
+    args = ["bench", "--model", "bicubic", "repan", "--scale", "2", "--data", str(folder)]
+    result = CliRunner().invoke(
+        app, _expand_variadic([*args, "--ensemble", "--json", str(json_path)])
+    )
+    assert result.exit_code == 0, result.output
+    plus = {r["model"]: r["psnr"] for r in json.loads(json_path.read_text())["results"]}
+    assert set(plus) == {"bicubic+", "repan_x2+"}
+    plain = {r.model: r.psnr for m in ("bicubic", "repan") for r in run_benchmark(m, [folder], [2])}
+    assert plus["bicubic+"] == pytest.approx(plain["bicubic"], abs=1e-3)
+    assert plus["repan_x2+"] > plain["repan_x2"] + 0.01
+
+
 def test_bad_image_stops_the_run_unless_skip_bad(tmp_path):
     folder = tmp_path / "mixed"
     _write_images(folder, 2)

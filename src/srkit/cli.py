@@ -71,6 +71,7 @@ def _fail(message: str, code: int = 1) -> None:
         "  srkit bench                       (srkit's default models, x2 x3 x4, Set5)\n\n"
         "  srkit bench --model bicubic --scale 2 3 4\n\n"
         "  srkit bench --model repan espcn official/IMDN_x4.pth --scale 4\n\n"
+        "  srkit bench --model repan --scale 4 --ensemble   (the self-ensemble, as repan_x4+)\n\n"
         "  srkit bench --model bicubic --scale 4 --data ~/datasets/Set14 B100.zip "
         "--convention legacy --csv set14.csv --json set14.json"
     )
@@ -115,6 +116,14 @@ def bench(
         str | None,
         typer.Option(help="Architecture of a weight file (default: detected from its keys)."),
     ] = None,
+    ensemble: Annotated[
+        bool,
+        typer.Option(
+            "--ensemble",
+            help="Score the x8 geometric self-ensemble (flips and transposes averaged, 8x the "
+            "time), reported as NAME+ like the papers' EDSR+ rows.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a model on datasets and scales, exactly as SR papers do.
 
@@ -160,6 +169,7 @@ def bench(
                     border=border,
                     skip_bad=skip_bad,
                     arch=arch,
+                    ensemble=ensemble,
                     on_dataset=on_dataset,
                     **options,
                     on_image=lambda steps: progress.advance(tasks[-1], steps),

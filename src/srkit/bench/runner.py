@@ -182,11 +182,20 @@ def run_benchmark(
     scales: Sequence[int],
     *,
     arch: str | None = None,
+    ensemble: bool = False,
     on_dataset: Callable[[ImageSource], None] | None = None,
     **options,
 ) -> list[DatasetResult]:
-    """``srkit bench`` without the printing: model spec x datasets x scales -> results."""
+    """``srkit bench`` without the printing: model spec x datasets x scales -> results.
+
+    ``ensemble`` scores the x8 geometric self-ensemble instead, named ``<model>+`` as in the
+    papers' "+" rows (EDSR+, RCAN+), so it never reads as the plain model's figure.
+    """
     models = {scale: resolve_model(model, scale, arch=arch) for scale in scales}
+    if ensemble:
+        from srkit.infer.ensemble import SelfEnsemble
+
+        models = {scale: SelfEnsemble(m) for scale, m in models.items()}
     results: list[DatasetResult] = []
     for spec in data:
         with open_source(spec) as source:
