@@ -6,14 +6,16 @@ Usage:
     python tools/ship_model.py runs/repan_x4/repan_x4.safetensors --default
     python tools/ship_model.py runs/espcn_x3/espcn_x3.safetensors --name espcn_x3 --paper 32.55
 
-The manifest keeps the training recipe, with the data root written as ``${SRKIT_DATA}`` so the
-recipe is portable; ``srkit bench --model NAME --scale S`` reproduces the recorded figures.
+The manifest keeps the training recipe, with the data and official-weights roots written as
+``${SRKIT_DATA}`` and ``${SRKIT_WEIGHTS}`` so the recipe is portable; ``srkit bench --model NAME
+--scale S`` reproduces the recorded figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,16 +30,23 @@ from srkit.zoo import INDEX, MODELS_DIR, shipped_models
 REPO = Path(__file__).resolve().parents[1]
 
 
-def portable(value, data_root: str):
-    """Absolute data/asset paths in the recipe -> ``${SRKIT_DATA}`` / ``${SRKIT_SET5}``."""
+# Where recipes' teachers live: configs write ``${SRKIT_WEIGHTS:-../shared/weights/official}``.
+WEIGHTS_ROOT = os.environ.get("SRKIT_WEIGHTS", "../shared/weights/official")
+
+
+def portable(value, data_root: str, weights_root: str = WEIGHTS_ROOT):
+    """Machine paths in the recipe -> ``${SRKIT_SET5}``, ``${SRKIT_DATA}``, ``${SRKIT_WEIGHTS}``."""
     if isinstance(value, dict):
-        return {k: portable(v, data_root) for k, v in value.items()}
+        return {k: portable(v, data_root, weights_root) for k, v in value.items()}
     if isinstance(value, list):
-        return [portable(v, data_root) for v in value]
+        return [portable(v, data_root, weights_root) for v in value]
     if isinstance(value, str):
-        return value.replace(str(bundled_set5()), "${SRKIT_SET5}").replace(
-            data_root, "${SRKIT_DATA}"
-        )
+        for root, variable in (
+            (str(bundled_set5()), "${SRKIT_SET5}"),
+            (data_root, "${SRKIT_DATA}"),
+            (weights_root, "${SRKIT_WEIGHTS}"),
+        ):
+            value = value.replace(root, variable)
     return value
 
 
