@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 from srkit.bench.machine import cpu_name
 from srkit.bench.runner import evaluate_models
-from srkit.data.builtin import bundled_set5
+from srkit.data.builtin import bundled_set5, official_weights_dir
 from srkit.models import resolve_model
 from srkit.zoo import shipped_models
 
-REPO = Path(__file__).resolve().parent.parent
 OFFICIAL = {  # scale -> (label, relative path, params as loaded)
     2: [("IMDN (official)", "imdn/IMDN_x2.pth"), ("RLFN (official)", "rlfn/rlfn_x2.pth")],
     3: [("IMDN (official)", "imdn/IMDN_x3.pth"), ("CARN-M (official)", "carn_m/carn_m.pth")],
@@ -43,10 +41,7 @@ PAPER = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_weights = os.environ.get(
-        "SRKIT_WEIGHTS", str(REPO.parent / "shared" / "weights" / "official")
-    )
-    parser.add_argument("--weights", type=Path, default=Path(default_weights))
+    parser.add_argument("--weights", type=Path, default=official_weights_dir())
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

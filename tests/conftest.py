@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from srkit.data.builtin import data_dir, official_weights_dir
+
 TESTS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR))
 
 
 def shared_data_dir() -> Path:
-    return Path(os.environ.get("SRKIT_DATA", REPO_ROOT.parent / "shared" / "data"))
+    return data_dir()
 
 
 def shared_weights_dir() -> Path:
-    default = REPO_ROOT.parent / "shared" / "weights" / "official"
-    return Path(os.environ.get("SRKIT_WEIGHTS", default))
+    return official_weights_dir()
 
 
 @pytest.fixture

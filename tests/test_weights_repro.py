@@ -9,17 +9,17 @@ the README of the shared weights); srkit must land within 0.02 dB. Needs the sha
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from srkit.bench import evaluate_model
+from srkit.data.builtin import data_dir, official_weights_dir
 from srkit.weights import load
 
 REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = Path(os.environ.get("SRKIT_WEIGHTS", REPO.parent / "shared" / "weights" / "official"))
-DATA = Path(os.environ.get("SRKIT_DATA", REPO.parent / "shared" / "data"))
+WEIGHTS = official_weights_dir()
+DATA = data_dir()
 
 
 def _set5() -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from srkit.bench.machine import machine_summary
 from srkit.bench.runner import run_benchmark
 from srkit.data.builtin import bundled_set5, data_dir
+from srkit.train.config import default_env
 from srkit.train.trainer import init_record_from_log
 from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
@@ -30,23 +30,16 @@ from srkit.zoo import INDEX, MODELS_DIR, shipped_models
 REPO = Path(__file__).resolve().parents[1]
 
 
-# Where recipes' teachers live: configs write ``${SRKIT_WEIGHTS:-../shared/weights/official}``.
-WEIGHTS_ROOT = os.environ.get("SRKIT_WEIGHTS", "../shared/weights/official")
-
-
-def portable(value, data_root: str, weights_root: str = WEIGHTS_ROOT):
-    """Machine paths in the recipe -> ``${SRKIT_SET5}``, ``${SRKIT_DATA}``, ``${SRKIT_WEIGHTS}``."""
+def portable(value, roots: dict[str, str]):
+    """Machine paths in the recipe -> ``${VARIABLE}``, for each ``roots`` entry VARIABLE: path
+    (the inverse of the expansion that ``srkit train`` applied to the config)."""
     if isinstance(value, dict):
-        return {k: portable(v, data_root, weights_root) for k, v in value.items()}
+        return {k: portable(v, roots) for k, v in value.items()}
     if isinstance(value, list):
-        return [portable(v, data_root, weights_root) for v in value]
+        return [portable(v, roots) for v in value]
     if isinstance(value, str):
-        for root, variable in (
-            (str(bundled_set5()), "${SRKIT_SET5}"),
-            (data_root, "${SRKIT_DATA}"),
-            (weights_root, "${SRKIT_WEIGHTS}"),
-        ):
-            value = value.replace(root, variable)
+        for variable, root in roots.items():
+            value = value.replace(root, f"${{{variable}}}")
     return value
 
 
@@ -153,7 +146,8 @@ def ship_model(
     if manifest.get("training_recipe") is not None:
         record_stages(manifest, source)
     if data_root is not None:
-        manifest = portable(manifest, str(Path(data_root).resolve()))
+        roots = {**default_env(), "SRKIT_DATA": str(Path(data_root).resolve())}
+        manifest = portable(manifest, roots)
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
     target = models_dir / f"{name}.json"
     # scored from the run's own file (same sha256): the zoo never lists an unscored manifest

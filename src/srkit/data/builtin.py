@@ -16,6 +16,13 @@ def data_dir() -> Path:
     return Path(env) if env else _REPO.parent / "shared" / "data"
 
 
+def official_weights_dir() -> Path:
+    """``$SRKIT_WEIGHTS`` or ``<repo>/../shared/weights/official``: the authors' released
+    checkpoints, read as teachers and yardsticks, never bundled."""
+    env = os.environ.get("SRKIT_WEIGHTS")
+    return Path(env) if env else _REPO.parent / "shared" / "weights" / "official"
+
+
 def bundled_set5() -> Path:
     """Folder of the five Set5 HR images bundled as srkit's sample and benchmark default."""
     path = Path(str(resources.files("srkit") / "assets" / "Set5"))

@@ -159,12 +159,14 @@ class ExperimentConfig:
             )
 
 
-def _default_env() -> dict[str, str]:
-    from srkit.data.builtin import bundled_set5, data_dir
+def default_env() -> dict[str, str]:
+    """What ``${SRKIT_...}`` in an experiment file means when the environment does not say."""
+    from srkit.data.builtin import bundled_set5, data_dir, official_weights_dir
 
     return {
-        "SRKIT_DATA": str(data_dir()),
         "SRKIT_SET5": str(bundled_set5()),
+        "SRKIT_DATA": str(data_dir()),
+        "SRKIT_WEIGHTS": str(official_weights_dir()),
     }
 
 
@@ -175,7 +177,7 @@ def load_experiment(
     raw = load_yaml(path)
     for assignment in overrides or []:
         set_by_path(raw, assignment)
-    config = from_dict(ExperimentConfig, raw, env=_default_env())
+    config = from_dict(ExperimentConfig, raw, env=default_env())
     if iters is not None:
         apply_iters(config, iters)
     check_paths(config)
