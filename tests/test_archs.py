@@ -302,7 +302,7 @@ def test_repan_fuse_keeps_outputs_and_leaves_plain_convolutions() -> None:
 
 def test_repan_training_form_continues_from_fused_weights_exactly() -> None:
     """x2 -> x4 initialisation and resuming from shipped weights: zero 1x1 branches."""
-    from srkit.train.trainer import transfer_weights
+    from srkit.train.tasks.supervised import transfer_weights
     from srkit.weights import save_model
 
     torch.manual_seed(1)

@@ -21,10 +21,12 @@ from srkit.config import ConfigError
 from srkit.data.builtin import bundled_set5
 from srkit.data.degrade import Degradation
 from srkit.models import resolve_model
-from srkit.train.config import load_experiment
+from srkit.train.config import ScheduleConfig
 from srkit.train.data import BatchKeys, ImageCache, PatchDataset
+from srkit.train.experiment import load_experiment
 from srkit.train.prepare import prepare, window_starts
-from srkit.train.trainer import lr_factor, train
+from srkit.train.task import Ema, lr_factor
+from srkit.train.trainer import resolve_device, train
 
 SET5 = str(bundled_set5())
 
@@ -41,13 +43,18 @@ def write_config(tmp_path: Path, **changes) -> Path:
         "val": {"data": [SET5], "every": 0},
         "train": {
             "iters": 300,
-            "optimizer": {"name": "adam", "lr": 1e-3},
-            "schedule": {"name": "multistep", "milestones": [200], "gamma": 0.5},
             "checkpoint_every": 100,
             "log_every": 10,
             "device": "cpu",  # bit-exact resume and DDP here are CPU properties
         },
-        "losses": [{"name": "l1"}],
+        "optimizers": {
+            "g": {
+                "name": "adam",
+                "lr": 1e-3,
+                "schedule": {"name": "multistep", "milestones": [200], "gamma": 0.5},
+            }
+        },
+        "losses": {"g": [{"name": "l1"}]},
     }
     for dotted, value in changes.items():
         node = config
@@ -127,23 +134,29 @@ def test_ddp_two_processes_keep_identical_replicas(tmp_path):
 def test_config_mistakes_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'data.batchsize'"):
         load_experiment(write_config(tmp_path, data__batchsize=4))
-    with pytest.raises(ConfigError, match=r"train.optimizer.lr: expected a number"):
-        load_experiment(write_config(tmp_path, train__optimizer={"lr": "fast"}))
+    with pytest.raises(ConfigError, match=r"optimizers.g.lr: expected a number"):
+        load_experiment(write_config(tmp_path, optimizers={"g": {"lr": "fast"}}))
+    with pytest.raises(ConfigError, match="optimizers names d; task supervised trains g"):
+        load_experiment(write_config(tmp_path, optimizers={"g": {}, "d": {}}))
+    with pytest.raises(ConfigError, match="unknown key 'gan'"):
+        load_experiment(write_config(tmp_path, gan={"d_steps": 2}))
+    with pytest.raises(ConfigError, match="unknown task 'gann'"):
+        load_experiment(write_config(tmp_path, task="gann"))
+    with pytest.raises(ConfigError, match="unknown key 'supervised.loss_cropp'"):
+        load_experiment(write_config(tmp_path, supervised={"loss_cropp": 2}))
     with pytest.raises(ConfigError, match="does not exist"):
         load_experiment(write_config(tmp_path, data__train=[str(tmp_path / "nowhere")]))
     with pytest.raises(ConfigError, match="missing required key 'arch'"):
         path = tmp_path / "bad.yaml"
         path.write_text("name: x\nscale: 2\ndata: {train: [.]}\n")
         load_experiment(path)
-    bad = write_config(tmp_path, losses=[{"name": "perceptual9"}])
+    bad = write_config(tmp_path, losses={"g": [{"name": "perceptual9"}]})
     result = CliRunner().invoke(app, ["train", str(bad)])
     assert result.exit_code == 1
     assert "unknown loss 'perceptual9'" in result.output
 
 
 def test_device_choice(tmp_path):
-    from srkit.train.trainer import resolve_device
-
     with pytest.raises(ConfigError, match="train.device must be auto, cpu, cuda or cuda:N"):
         load_experiment(write_config(tmp_path), overrides=["train.device=tpu"])
     assert load_experiment(write_config(tmp_path), overrides=["train.device=cuda:1"])
@@ -161,22 +174,71 @@ def test_device_choice(tmp_path):
 
 def test_overrides_and_iters_follow_the_schedule(tmp_path):
     config = load_experiment(
-        write_config(tmp_path), overrides=["train.optimizer.lr=1e-2", "seed=9"], iters=600
+        write_config(tmp_path), overrides=["optimizers.g.lr=1e-2", "seed=9"], iters=600
     )
-    assert config.train.optimizer.lr == 0.01 and config.seed == 9
-    assert config.train.iters == 600 and config.train.schedule.milestones == [400]
-    factor = lr_factor(config.train.schedule, 600)
+    schedule = config.optimizers["g"].schedule
+    assert config.optimizers["g"].lr == 0.01 and config.seed == 9
+    assert config.train.iters == 600 and schedule.milestones == [400]
+    factor = lr_factor(schedule, 600, 0.01)
     assert factor(399) == 1.0 and factor(400) == 0.5
 
 
 def test_cosine_and_warmup():
-    from srkit.train.config import ScheduleConfig
-
-    factor = lr_factor(ScheduleConfig(name="cosine", warmup=10), 110)
+    factor = lr_factor(ScheduleConfig(name="cosine", warmup=10), 110, 1e-3)
     assert factor(0) == pytest.approx(0.1)
     assert factor(10) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.5)
     assert factor(109) < 0.01
+
+
+def test_min_lr_is_the_floor_of_every_schedule(tmp_path):
+    cosine = lr_factor(ScheduleConfig(name="cosine", warmup=10, min_lr=1e-4), 110, 1e-3)
+    assert cosine(110) == pytest.approx(0.1)  # the cosine ends at min_lr, not at 0
+    assert cosine(60) == pytest.approx(0.1 + 0.9 * 0.5)  # halfway between lr and min_lr
+    assert cosine(10) == pytest.approx(1.0)
+    assert cosine(0) == pytest.approx(0.1)  # warm-up: (0 + 1) / 10 of the rate
+    steps = lr_factor(ScheduleConfig(name="step", step_size=10, gamma=0.1, min_lr=5e-5), 100, 1e-3)
+    assert steps(5) == 1.0 and steps(15) == pytest.approx(0.1) and steps(25) == pytest.approx(0.05)
+    with pytest.raises(ConfigError, match="min_lr 0.1 is above the optimizer's lr"):
+        load_experiment(write_config(tmp_path, optimizers={"g": {"schedule": {"min_lr": 0.1}}}))
+    # the trainer runs it: the last logged rate of a cosine run is min_lr
+    path = write_config(
+        tmp_path, train__iters=20, train__log_every=1,
+        optimizers={"g": {"lr": 1e-3, "schedule": {"name": "cosine", "min_lr": 2e-4}}},
+    )  # fmt: skip
+    result = train(load_experiment(path), tmp_path / "floor", show_progress=False)
+    rates = [r["lr"] for r in map(json.loads, (result.out_dir / "log.jsonl").open()) if "lr" in r]
+    assert rates[-1] == pytest.approx(2e-4) and min(rates) == pytest.approx(2e-4)
+    assert rates[0] > 9e-4
+
+
+def test_a_cut_run_follows_the_shorter_schedule_from_the_cut(tmp_path):
+    from srkit.train.config import OptimizerConfig
+    from srkit.train.experiment import experiment_from_dict
+    from srkit.train.task import make_scheduler
+
+    net = torch.nn.Linear(1, 1)
+    config = OptimizerConfig(lr=1.0, schedule=ScheduleConfig(name="cosine"))
+    full = lr_factor(config.schedule, 100, 1.0)
+    short = lr_factor(config.schedule, 80, 1.0)
+    cut = experiment_from_dict(
+        yaml.safe_load(write_config(tmp_path, train__iters=100,
+                                    train__cut={"at": 60, "iters": 80}).read_text())
+    ).train  # fmt: skip
+    assert cut.end == 80
+    scheduler = make_scheduler(torch.optim.SGD(net.parameters(), lr=1.0), config, 100, cut.cut)
+    seen = []
+    for _ in range(80):
+        seen.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    assert seen[59] == pytest.approx(full(59)) and seen[60] == pytest.approx(short(60))
+    with pytest.raises(ConfigError, match="train.cut"):
+        load_experiment(write_config(tmp_path, train__cut={"at": 60, "iters": 400}))
+    run = train(load_experiment(write_config(tmp_path, train__iters=30,
+                                             train__cut={"at": 10, "iters": 20})),
+                tmp_path / "cut", show_progress=False)  # fmt: skip
+    assert run.iterations == 20
 
 
 def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
@@ -202,14 +264,8 @@ def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
     recorded = manifest["training_recipe"]["initialised_from"]
     assert recorded["path"] == str(source.model_path)
     assert recorded["loaded"] == transfer["loaded"] > 0
-    # resuming from a checkpoint keeps that record, and from a checkpoint written before the
-    # record existed the log tells; neither transfers the weights again
+    # resuming from a checkpoint keeps that record and does not transfer the weights again
     for iters in (2, 3):
-        if iters == 3:
-            checkpoint = tmp_path / "x4" / "last.ckpt"
-            state = torch.load(checkpoint, weights_only=True)
-            del state["initialised_from"]
-            torch.save(state, checkpoint)
         resumed = train(load_experiment(path, iters=iters), tmp_path / "x4", resume=True,
                         show_progress=False)  # fmt: skip
         manifest = json.loads(resumed.model_path.with_suffix(".json").read_text())
@@ -222,42 +278,34 @@ def test_weight_transfer_x2_to_x4_reports_what_it_skipped(tmp_path, capsys):
     assert manifest["training_recipe"]["initialised_from"] is None
 
 
-def test_init_record_from_log_takes_the_latest_fresh_start(tmp_path):
-    from srkit.train.trainer import init_record_from_log
-
-    log = tmp_path / "log.jsonl"
-    assert init_record_from_log(log) is None  # no log at all
-    transfer = {"init": "runs/a/a.safetensors", "loaded": 5, "skipped": ["tail.weight"]}
-    lines = [transfer, {"start": 0}, {"iter": 50}, {"start": 250}]
-    log.write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"iter": 30')  # cut by a kill
-    expected = {"path": "runs/a/a.safetensors", "loaded": 5, "skipped": 1}
-    assert init_record_from_log(log) == expected
-    # an attempt that died before its first checkpoint, then a fresh start without the transfer
-    log.write_text("".join(json.dumps(r) + "\n" for r in [transfer, {"start": 0}, {"start": 0}]))
-    assert init_record_from_log(log) is None
-
-
 def test_distillation_mixes_in_the_teacher(tmp_path):
     teacher = train(load_experiment(write_config(tmp_path, train__iters=5)), tmp_path / "t",
                     show_progress=False)  # fmt: skip
+    terms = [{"name": "l1", "weight": 0.5}, {"name": "l1", "weight": 0.5, "target": "teacher"}]
     path = write_config(
-        tmp_path, teacher={"model": str(teacher.model_path), "weight": 0.5}, train__iters=10
+        tmp_path, teacher={"model": str(teacher.model_path)}, train__iters=10, losses={"g": terms}
     )
     result = train(load_experiment(path), tmp_path / "s", show_progress=False)
     log = [json.loads(line) for line in (result.out_dir / "log.jsonl").read_text().splitlines()]
-    assert any("distill" in r for r in log)
+    steps = [r for r in log if "l1@teacher" in r]
+    assert steps and all(r["loss"] == pytest.approx(0.5 * r["l1"] + 0.5 * r["l1@teacher"])
+                         for r in steps)  # fmt: skip
+    assert all(r["l1@teacher"] != r["l1"] for r in steps)
     manifest = json.loads(result.model_path.with_suffix(".json").read_text())
     assert manifest["training_recipe"]["distilled_from"] == str(teacher.model_path)
+    # a term that reads the teacher's output needs a teacher: refused before any work
+    with pytest.raises(ConfigError, match="needs batch field.s. teacher"):
+        load_experiment(write_config(tmp_path, losses={"g": terms}))
 
 
 def test_samples_depend_only_on_seed_iteration_and_index():
     cache = ImageCache.load([SET5], min_side=32, show_progress=False)
     dataset = PatchDataset(cache, 2, 16, Degradation(), seed=1)
-    lr, hr = dataset[(5, 3)]
+    lr, hr = dataset[(5, 3)]["lr"], dataset[(5, 3)]["hr"]
     assert lr.shape == (3, 16, 16) and hr.shape == (3, 32, 32)
-    again_lr, again_hr = dataset[(5, 3)]
-    assert torch.equal(lr, again_lr) and torch.equal(hr, again_hr)
-    assert not torch.equal(hr, dataset[(5, 4)][1])
+    again = dataset[(5, 3)]
+    assert torch.equal(lr, again["lr"]) and torch.equal(hr, again["hr"])
+    assert not torch.equal(hr, dataset[(5, 4)]["hr"])
     # two ranks split each global batch into disjoint halves
     rank0 = list(BatchKeys(0, 2, 8, rank=0, world_size=2))
     rank1 = list(BatchKeys(0, 2, 8, rank=1, world_size=2))
@@ -308,26 +356,13 @@ def test_prepare_sub_images_and_hdf5_give_the_same_batches(tmp_path):
     one = PatchDataset(folder, 2, 16, Degradation(), seed=0)
     two = PatchDataset(hdf5, 2, 16, Degradation(), seed=0)
     for key in [(0, 0), (7, 3), (100, 15)]:
-        assert torch.equal(one[key][0], two[key][0]) and torch.equal(one[key][1], two[key][1])
+        assert all(torch.equal(one[key][f], two[key][f]) for f in ("lr", "hr"))
     with pytest.raises(FileExistsError):
         prepare(SET5, packed, show_progress=False)
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")))
-def test_shipped_configs_are_valid(path, shared_data):
-    try:
-        config = load_experiment(path)
-    except ConfigError as error:  # x4 recipes that start from an x2 run not trained here
-        assert "init.path" in str(error), error
-        return
-    assert path.stem.startswith(f"{config.arch}_x{config.scale}")  # _kd: a variant
-    assert config.name == path.stem
-
-
 def test_ema_warm_up_forgets_the_starting_weights() -> None:
     from torch import nn
-
-    from srkit.train.trainer import Ema
 
     start = nn.Linear(2, 2)
     ema = Ema(start, 0.999)
@@ -349,14 +384,14 @@ def test_loss_crop_trims_the_patch_edges_and_still_learns(tmp_path):
     assert torch.equal(trim(batch, 0), batch)
     assert torch.equal(trim(batch, 2), batch[..., 2:4, 2:6])
     # lr_patch 12 at x2: a 24-pixel HR patch, so at most 11 pixels a side may go
-    with pytest.raises(ConfigError, match="train.loss_crop must be >= 0"):
-        load_experiment(write_config(tmp_path, train__loss_crop=12))
-    with pytest.raises(ConfigError, match="train.loss_crop must be >= 0"):
-        load_experiment(write_config(tmp_path, train__loss_crop=-1))
-    result = train(load_experiment(write_config(tmp_path, train__loss_crop=4)), tmp_path / "crop",
-                   show_progress=False)  # fmt: skip
+    with pytest.raises(ConfigError, match="supervised.loss_crop must leave pixels"):
+        load_experiment(write_config(tmp_path, supervised={"loss_crop": 12}))
+    with pytest.raises(ConfigError, match="loss_crop must be >= 0"):
+        load_experiment(write_config(tmp_path, supervised={"loss_crop": -1}))
+    result = train(load_experiment(write_config(tmp_path, supervised={"loss_crop": 4})),
+                   tmp_path / "crop", show_progress=False)  # fmt: skip
     bicubic = evaluate_model(resolve_model("bicubic", 2), SET5, 2)
     trained = evaluate_model(resolve_model(str(result.model_path), 2), SET5, 2)
     assert trained.psnr > bicubic.psnr + 0.3, (trained.psnr, bicubic.psnr)
     manifest = json.loads(result.model_path.with_suffix(".json").read_text())
-    assert manifest["training_recipe"]["config"]["train"]["loss_crop"] == 4
+    assert manifest["training_recipe"]["config"]["supervised"]["loss_crop"] == 4

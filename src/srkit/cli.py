@@ -191,43 +191,79 @@ def bench(
 @app.command(
     epilog=(
         "Examples:\n\n"
-        "  srkit train configs/espcn_x3.yaml --iters 1500\n\n"
-        "  srkit train configs/edsr_baseline_x4.yaml --out runs/edsr --resume "
-        "--set data.batch_size=8 --set train.precision=bf16\n\n"
-        "  srkit train configs/edsr_baseline_x4.yaml --device cuda --set data.workers=8\n\n"
-        "  torchrun --nproc_per_node=2 -m srkit.cli train configs/espcn_x3.yaml"
+        "  srkit train recipes/espcn_x3.yaml   # every stage, from nothing to the shipped file\n\n"
+        "  srkit train recipes/espcn_x3.yaml --iters-scale 0.01   # a smoke run of the chain\n\n"
+        "  srkit train recipes/repan_x4.yaml --stage 2 --device cuda\n\n"
+        "  srkit train my_stage.yaml --out runs/mine --resume --set data.batch_size=8\n\n"
+        "  torchrun --nproc_per_node=2 -m srkit.cli train my_stage.yaml"
     )
 )
 def train(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML (see configs/).")],
+    config: Annotated[
+        Path, typer.Argument(help="A recipe (recipes/<model>.yaml) or one stage's YAML.")
+    ],
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: runs/<name>).")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output folder (default: runs/<name>; recipes: runs/recipes/<model>/<stage>).",
+        ),
     ] = None,
     iters: Annotated[
-        int | None, typer.Option(help="Override train.iters; the schedule follows.")
+        int | None, typer.Option(help="One stage: override train.iters; the schedule follows.")
+    ] = None,
+    iters_scale: Annotated[
+        float | None,
+        typer.Option(help="Recipes: shorten every stage by this factor (a smoke run)."),
+    ] = None,
+    stage: Annotated[
+        int | None, typer.Option(help="Recipes: run only stage N (1-based); its start must exist.")
     ] = None,
     checkpoint_every: Annotated[
         int | None, typer.Option(help="Write OUT/last.ckpt every N iterations.")
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from OUT/last.ckpt (bit-exact).")
+        bool,
+        typer.Option(
+            "--resume", help="Continue from OUT/last.ckpt (bit-exact; recipes always do)."
+        ),
     ] = False,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a config key: --set train.optimizer.lr=2e-4."),
+        typer.Option("--set", help="Override a config key: --set optimizers.g.lr=2e-4."),
     ] = None,
     device: Annotated[
         str | None,
         typer.Option(help="auto (the GPU if torch sees one), cpu, cuda or cuda:N."),
     ] = None,
 ) -> None:
-    """Train a model from one YAML experiment file; exports OUT/<name>.safetensors + .json."""
+    """Train a model: a recipe's whole chain of stages, or one stage; exports
+    <name>.safetensors + .json."""
     from srkit.config import ConfigError
-    from srkit.train.config import load_experiment
+    from srkit.train.experiment import load_experiment
+    from srkit.train.recipe import RecipeRunner, is_recipe
     from srkit.train.trainer import resolve_device
     from srkit.train.trainer import train as run_training
 
     overrides = [*(set_ or []), *([f"train.device={device}"] if device else [])]
+    if is_recipe(config):
+        if iters is not None or checkpoint_every is not None:
+            _fail("--iters and --checkpoint-every are for one stage; recipes take --iters-scale")
+        try:
+            runner = RecipeRunner(
+                out_dir or Path("runs/recipes"), iters_scale=iters_scale or 1.0,
+                overrides=overrides, echo=out.print,
+            )  # fmt: skip
+            model = runner.run(config, only_stage=stage)
+        except (ConfigError, ValueError) as error:
+            _fail(f"{config}: {error}")
+        out.print(f"model: {model}")
+        return
+    if stage is not None or iters_scale is not None:
+        _fail(
+            f"{config} is one stage, not a recipe (no 'stages:'): "
+            "--stage and --iters-scale do not apply"
+        )
     try:
         experiment = load_experiment(config, overrides=overrides, iters=iters)
         resolve_device(experiment.train.device)
@@ -237,7 +273,7 @@ def train(
     result = run_training(experiment, out_dir, resume=resume, checkpoint_every=checkpoint_every)
     if result.validation:
         last = result.validation[-1]["val"]
-        summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in last.items())
+        summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in last.items() if "psnr" in v)
         out.print(f"validation at iteration {result.iterations}: {summary}")
     out.print(f"model: {result.model_path} ({result.seconds / 60:.1f} min)")
 

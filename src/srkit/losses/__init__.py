@@ -1,22 +1,31 @@
-"""Training losses and their registry.
+"""Training losses, their registry, and the weighted sums that tasks build from YAML.
 
-Losses are ``nn.Module``s called as ``loss(sr, hr)`` on tensors in [0, 1] units. ``LOSSES`` is an
-explicit name -> factory dict; a new loss (perceptual, adversarial, identity) is one more entry,
-and the trainer builds weighted sums from YAML without knowing the kinds::
+A loss term compares the network's output with one field of the batch (``target``: ``hr`` by
+default, ``teacher`` for distillation, ...) in the channels it names, and may read further batch
+fields it declares (a facial attention loss reads ``heatmaps``). What a term needs is checked when
+the task starts, so a configuration that cannot work fails before the first iteration::
 
     losses:
-      - {name: l1, weight: 1.0}
-      - {name: charbonnier, weight: 0.5, options: {eps: 1.0e-3}}
+      g:
+        - {name: l1, weight: 1.0}
+        - {name: charbonnier, weight: 0.5, options: {eps: 1.0e-3}}
+        - {name: mse, weight: 0.9, target: teacher}
+
+``LOSSES`` is an explicit name -> :class:`LossSpec` dict; a new loss (perceptual, identity) is one
+more entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from srkit.image.color import rgb_to_y
+from srkit.metrics.sr import crop_border
 
 
 class CharbonnierLoss(nn.Module):
@@ -30,18 +39,38 @@ class CharbonnierLoss(nn.Module):
         return torch.sqrt((sr - hr).pow(2) + self.eps**2).mean()
 
 
-LOSSES: dict[str, Callable[..., nn.Module]] = {
-    "l1": nn.L1Loss,
-    "l2": nn.MSELoss,
-    "mse": nn.MSELoss,
-    "charbonnier": CharbonnierLoss,
+@dataclass(frozen=True)
+class LossSpec:
+    """How to build a loss and what it needs.
+
+    ``needs``: batch fields read besides the target; such a loss is called
+    ``loss(sr, target, batch)``, the others ``loss(sr, target)``. ``rgb``: the loss only works on
+    three-channel images (feature networks), so a Y-channel network cannot use it.
+    """
+
+    factory: Callable[..., nn.Module]
+    needs: tuple[str, ...] = ()
+    rgb: bool = False
+
+
+LOSSES: dict[str, LossSpec] = {
+    "l1": LossSpec(nn.L1Loss),
+    "l2": LossSpec(nn.MSELoss),
+    "mse": LossSpec(nn.MSELoss),
+    "charbonnier": LossSpec(CharbonnierLoss),
 }
+
+Channels = Literal["native", "y", "rgb"]
 
 
 @dataclass
 class LossTerm:
     name: str
     weight: float = 1.0
+    target: str = "hr"  # the batch field the output is compared with
+    # native: the network's own channels (Y for Y-only networks); y: BT.601 luma of both sides;
+    # rgb: colour (only for networks that output RGB)
+    channels: Channels = "native"
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -50,26 +79,88 @@ class LossTerm:
         if self.weight < 0:
             raise ValueError(f"loss {self.name}: weight must be >= 0, got {self.weight}")
 
+    @property
+    def label(self) -> str:
+        """The key of this term in logs: ``l1``, ``mse@teacher``."""
+        return self.name if self.target == "hr" else f"{self.name}@{self.target}"
+
+
+def _term_channels(term: LossTerm, net_channels: str) -> str:
+    """``rgb`` or ``y``: what the two compared images are converted to."""
+    if term.channels == "native":
+        return net_channels
+    return term.channels
+
+
+def check_terms(
+    terms: list[LossTerm], *, net_channels: str, fields: set[str], where: str = "losses"
+) -> None:
+    """Every term's target and declared fields exist in the batches; RGB losses get RGB."""
+    for index, term in enumerate(terms):
+        spec = LOSSES[term.name]
+        label = f"{where}[{index}] ({term.name})"
+        missing = [f for f in (term.target, *spec.needs) if f not in fields]
+        if missing:
+            raise ValueError(
+                f"{label} needs batch field(s) {', '.join(missing)}, which this task's batches "
+                f"do not carry (they carry: {', '.join(sorted(fields))})"
+            )
+        channels = _term_channels(term, net_channels)
+        if channels == "rgb" and net_channels != "rgb":
+            raise ValueError(f"{label} compares RGB images, but the network outputs Y only")
+        if (spec.rgb and channels != "rgb") or (term.channels == "rgb" and net_channels == "y"):
+            raise ValueError(f"{label} needs RGB images; set channels: rgb on an RGB network")
+
 
 class WeightedLoss(nn.Module):
-    """Sum of weighted terms; ``forward`` returns the total and each term's value."""
+    """Sum of weighted terms over one network's output.
 
-    def __init__(self, terms: list[LossTerm]) -> None:
+    ``forward(sr, batch)``: ``sr`` is the output in the network's channels (``net_channels``),
+    batch fields are RGB in [0, 1]; ``crop`` pixels are trimmed from every side of both before
+    the terms. Returns the total and each term's detached value (reading a value with ``float``
+    waits for a GPU, so callers do that only when they log).
+    """
+
+    def __init__(
+        self,
+        terms: list[LossTerm],
+        *,
+        net_channels: str = "rgb",
+        fields: set[str] | None = None,
+        crop: int = 0,
+        where: str = "losses",
+    ) -> None:
         super().__init__()
         if not terms:
-            raise ValueError("at least one loss term is needed")
+            raise ValueError(f"{where}: at least one loss term is needed")
+        if fields is not None:
+            check_terms(terms, net_channels=net_channels, fields=fields, where=where)
         self.terms = terms
-        self.modules_ = nn.ModuleList(LOSSES[t.name](**t.options) for t in terms)
+        self.net_channels = net_channels
+        self.crop = crop
+        self.modules_ = nn.ModuleList(LOSSES[t.name].factory(**t.options) for t in terms)
 
-    def forward(
-        self, sr: torch.Tensor, hr: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Each term's value is a detached 0-d tensor: reading it (``float``) waits for a GPU,
-        so callers do that only when they log."""
+    def forward(self, sr: torch.Tensor, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         total = sr.new_zeros(())
         parts: dict[str, torch.Tensor] = {}
+        converted: dict[tuple[str, str], torch.Tensor] = {}
+        output: dict[str, torch.Tensor] = {}
         for term, module in zip(self.terms, self.modules_, strict=True):
-            value = module(sr, hr)
-            parts[term.name] = value.detach()
+            channels = _term_channels(term, self.net_channels)
+            if channels not in output:
+                mine = sr if channels == self.net_channels else rgb_to_y(sr)
+                output[channels] = crop_border(mine, self.crop)
+            key = (term.target, channels)
+            if key not in converted:
+                target = getattr(batch, term.target)
+                converted[key] = crop_border(
+                    rgb_to_y(target) if channels == "y" else target, self.crop
+                )
+            if LOSSES[term.name].needs:
+                value = module(output[channels], converted[key], batch)
+            else:
+                value = module(output[channels], converted[key])
+            label = term.label if term.label not in parts else f"{term.label}#{len(parts)}"
+            parts[label] = value.detach()
             total = total + term.weight * value
         return total, parts

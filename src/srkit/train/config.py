@@ -1,20 +1,34 @@
-"""The training experiment, one YAML file each (``configs/<arch>_x<scale>.yaml``).
+"""One training stage, as a typed YAML document.
 
-Every key is typed; unknown keys and wrong types are errors before any work starts. Paths may use
-``${SRKIT_DATA}`` (default: ``../shared/data`` beside the repository) and ``${SRKIT_SET5}`` (the
-bundled Set5).
+A stage names its ``task`` (``supervised`` by default) and may hold that task's own section under
+the task's name; everything else is common to all tasks::
+
+    name: espcn_x3
+    task: supervised
+    arch: espcn            # the network that is trained and exported ("g")
+    scale: 3
+    data: {train: ["${SRKIT_DATA}/sr/train/T91"], lr_patch: 17, batch_size: 32}
+    train: {iters: 20000, ema: 0.999}
+    optimizers:
+      g: {name: adam, lr: 1.0e-3, schedule: {name: cosine, warmup: 500, min_lr: 1.0e-6}}
+    losses:
+      g: [{name: l2}]
+    supervised: {loss_crop: 0}
+
+Every key is typed; unknown keys and wrong types are one-line errors before any work starts.
+Paths may use ``${SRKIT_DATA}`` (default: ``../shared/data`` beside the repository),
+``${SRKIT_WEIGHTS}`` (the official weights) and ``${SRKIT_SET5}`` (the bundled Set5).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from srkit.config import ConfigError, from_dict, load_yaml, set_by_path
+from srkit.config import to_dict
+from srkit.data.builtin import bundled_set5, data_dir, official_weights_dir
 from srkit.losses import LossTerm
 
 
@@ -51,8 +65,6 @@ class DataConfig:
 
 
 def _bundled_set5() -> list[str]:
-    from srkit.data.builtin import bundled_set5
-
     return [str(bundled_set5())]
 
 
@@ -64,60 +76,83 @@ class ValConfig:
 
 
 @dataclass
-class OptimizerConfig:
-    name: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-
-
-@dataclass
 class ScheduleConfig:
-    """Learning-rate schedule. Milestones and step sizes are in iterations of ``train.iters``;
-    when ``--iters`` changes the length they are scaled with it."""
+    """Learning-rate schedule of one optimizer. Milestones and step sizes are in iterations of
+    ``train.iters``; when ``--iters`` changes the length they are scaled with it. ``min_lr`` is
+    the floor of every schedule (the cosine decays to it, not to 0)."""
 
     name: Literal["constant", "step", "multistep", "cosine"] = "constant"
     step_size: int = 0
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.5
     warmup: int = 0  # linear warm-up iterations
-    min_lr: float = 0.0  # cosine floor
+    min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.min_lr < 0 or self.warmup < 0:
+            raise ValueError("schedule: min_lr and warmup must be >= 0")
+
+
+@dataclass
+class OptimizerConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"optimizer lr must be > 0, got {self.lr}")
+        if self.schedule.min_lr > self.lr:
+            raise ValueError(
+                f"schedule.min_lr {self.schedule.min_lr} is above the optimizer's lr {self.lr}"
+            )
 
 
 @dataclass
 class InitConfig:
-    """Weight transfer (e.g. x2 -> x4): copy tensors whose names and shapes match."""
+    """Weight transfer into the trained network (e.g. x2 -> x4): tensors whose names and
+    shapes match are copied. ``sha256`` pins the file: a different file is an error."""
 
     path: str
     strict: bool = False
+    sha256: str | None = None
 
 
 @dataclass
 class TeacherConfig:
-    """Knowledge distillation: loss = (1 - weight) * loss(sr, hr) + weight * loss(sr, teacher)."""
+    """A network whose output batches carry as ``teacher``; a loss term with ``target:
+    teacher`` distils it (``losses: {g: [{name: mse, weight: 0.1}, {name: mse, weight: 0.9,
+    target: teacher}]}``)."""
 
     model: str  # any weight file srkit.load reads
-    weight: float = 0.5
     arch: str | None = None
 
+
+@dataclass
+class CutConfig:
+    """A run cut short: from iteration ``at`` the schedules run as if the stage had ``iters``
+    iterations, and the stage ends there (what resuming with a smaller ``train.iters`` does)."""
+
+    at: int
+    iters: int
+
     def __post_init__(self) -> None:
-        if not 0.0 <= self.weight <= 1.0:
-            raise ValueError(f"teacher.weight must be in [0, 1], got {self.weight}")
+        if not 0 < self.at < self.iters:
+            raise ValueError(f"train.cut: 0 < at < iters is required, got {self.at}, {self.iters}")
 
 
 @dataclass
 class TrainConfig:
+    """What the trainer owns, whatever the task."""
+
     iters: int = 1000
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    grad_clip: float | None = None  # max global grad norm (VDSR)
+    cut: CutConfig | None = None
+    grad_clip: float | None = None  # max global grad norm of each optimizer's parameters
     ema: float | None = None  # decay, e.g. 0.999; validation and export use the EMA weights
-    # HR pixels trimmed from each side of the output and target before the losses. The pixels
-    # near a patch's cut edge see zero padding and (for nets that upscale first) a bicubic input
-    # made without the neighbours beyond the cut, unlike almost every pixel of a real image;
-    # SRCNN's valid convolutions left them out of its loss the same way.
-    loss_crop: int = 0
+    ema_of: list[str] = field(default_factory=lambda: ["g"])  # the networks averaged
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     # "auto": the GPU when torch sees one, else the CPU; "cuda:1" names a card. Patches are
@@ -130,6 +165,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", self.device):
             raise ValueError(f"train.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.iters < 1:
+            raise ValueError("train.iters must be >= 1")
+        if self.cut is not None and self.cut.iters >= self.iters:
+            raise ValueError("train.cut.iters must be below train.iters (it cuts the run short)")
+
+    @property
+    def end(self) -> int:
+        """The number of iterations this stage runs."""
+        return self.cut.iters if self.cut is not None else self.iters
 
 
 @dataclass
@@ -138,80 +182,38 @@ class ExperimentConfig:
     arch: str
     scale: int
     data: DataConfig
+    task: str = "supervised"  # a built-in task name, or "package.module:Class"
     arch_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     val: ValConfig = field(default_factory=ValConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    losses: list[LossTerm] = field(default_factory=lambda: [LossTerm("l1")])
+    optimizers: dict[str, OptimizerConfig] = field(default_factory=lambda: {"g": OptimizerConfig()})
+    losses: dict[str, list[LossTerm]] = field(default_factory=lambda: {"g": [LossTerm("l1")]})
     init: InitConfig | None = None
     teacher: TeacherConfig | None = None
+    # the task's own section (typed by the task), filled in by load_experiment
+    task_options: Any = None
 
     def __post_init__(self) -> None:
         if self.scale < 1:
             raise ValueError(f"scale must be >= 1, got {self.scale}")
-        if self.train.iters < 1:
-            raise ValueError("train.iters must be >= 1")
-        hr_patch = self.data.lr_patch * self.scale
-        if not 0 <= 2 * self.train.loss_crop < hr_patch:
-            raise ValueError(
-                f"train.loss_crop must be >= 0 and leave pixels of the {hr_patch}-pixel HR patch "
-                f"(lr_patch x scale): got {self.train.loss_crop}"
-            )
+        for name, terms in self.losses.items():
+            if not terms:
+                raise ValueError(f"losses.{name} needs at least one term")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stage as YAML would write it (the task's section under the task's name)."""
+        data = to_dict(self)
+        options = data.pop("task_options")
+        if options:
+            data[self.task] = options
+        return data
 
 
 def default_env() -> dict[str, str]:
     """What ``${SRKIT_...}`` in an experiment file means when the environment does not say."""
-    from srkit.data.builtin import bundled_set5, data_dir, official_weights_dir
-
     return {
         "SRKIT_SET5": str(bundled_set5()),
         "SRKIT_DATA": str(data_dir()),
         "SRKIT_WEIGHTS": str(official_weights_dir()),
     }
-
-
-def load_experiment(
-    path: str | Path, overrides: list[str] | None = None, iters: int | None = None
-) -> ExperimentConfig:
-    """Read, override (``key=value``) and check an experiment file."""
-    raw = load_yaml(path)
-    for assignment in overrides or []:
-        set_by_path(raw, assignment)
-    config = from_dict(ExperimentConfig, raw, env=default_env())
-    if iters is not None:
-        apply_iters(config, iters)
-    check_paths(config)
-    return config
-
-
-def apply_iters(config: ExperimentConfig, iters: int) -> None:
-    """Change the run length; the schedule's milestones follow proportionally."""
-    if iters < 1:
-        raise ConfigError(f"--iters must be >= 1, got {iters}")
-    ratio = iters / config.train.iters
-    schedule = config.train.schedule
-    schedule.milestones = [max(1, round(m * ratio)) for m in schedule.milestones]
-    if schedule.step_size:
-        schedule.step_size = max(1, round(schedule.step_size * ratio))
-    schedule.warmup = round(schedule.warmup * ratio)
-    config.train.iters = iters
-
-
-def check_paths(config: ExperimentConfig) -> None:
-    """Missing data or weight files are reported before any work starts."""
-    import glob
-
-    def exists(spec: str) -> bool:
-        return os.path.exists(spec) or bool(glob.glob(spec))
-
-    for key, specs in (("data.train", config.data.train), ("val.data", config.val.data)):
-        for spec in specs:
-            if not exists(spec):
-                raise ConfigError(f"{key}: {spec} does not exist (set SRKIT_DATA?)")
-    if isinstance(config.data.degradation, str) and not exists(config.data.degradation):
-        raise ConfigError(f"data.degradation: {config.data.degradation} does not exist")
-    for key, part in (("init.path", config.init), ("teacher.model", config.teacher)):
-        if part is not None:
-            target = part.path if key == "init.path" else part.model
-            if not exists(target):
-                raise ConfigError(f"{key}: {target} does not exist")
