@@ -1,4 +1,7 @@
-"""The ``srkit`` command line: parses arguments and calls the library, nothing more."""
+"""The ``srkit`` command line: parses arguments and calls the library, nothing more.
+
+Each command imports the library inside its body, so that ``srkit --help`` starts without torch.
+"""
 
 from __future__ import annotations
 

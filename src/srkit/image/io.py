@@ -685,6 +685,7 @@ def write_image(
 
 
 # --------------------------------------------------------------------------- tensors
+# torch is imported in these two functions only: reading and writing files does not need it.
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -38,7 +38,7 @@ def _read_foreign(path: Path, arch: str | None) -> Detected:
             raise WeightsError(f"{where}: MatConvNet files are read as lapsrn, not {arch}")
         return read_lapsrn_mat(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # the optional `weights` extra
 
         state = unwrap_state_dict(load_file(str(path)), where)
     else:

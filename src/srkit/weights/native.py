@@ -61,7 +61,7 @@ def save_model(
     ``options`` are the ``build`` options the net was made with (beyond the spec's defaults);
     ``convention`` defaults to the arch's own.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # the optional `weights` extra
 
     spec = get_spec(arch)
     opts = spec.options(**(options or {}))
@@ -115,7 +115,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
     """Network, scale, convention and manifest of an srkit weight file."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # the optional `weights` extra
 
     mpath = manifest_path(path)
     manifest = read_manifest(mpath)
