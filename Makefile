@@ -40,4 +40,4 @@ bench-speed: setup
 	$(BIN)/python benchmarks/bench_eval_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .grimp_cache demo
