@@ -23,9 +23,11 @@ demo: setup
 	$(BIN)/srkit compare -o demo
 	$(BIN)/srkit bench --model default bicubic --scale 2 3 4
 
+# ruff, then the layer contract of pyproject.toml's [tool.importlinter] (no import goes upwards)
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2
@@ -38,4 +40,4 @@ bench-speed: setup
 	$(BIN)/python benchmarks/bench_eval_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .grimp_cache demo

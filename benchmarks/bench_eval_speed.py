@@ -25,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import numpy_reference  # noqa: E402
-from srkit.bench.machine import cpu_name  # noqa: E402
+from srkit.common.machine import cpu_name  # noqa: E402
 
 
 def make_image(rng: np.random.Generator, height: int = 768, width: int = 1024) -> np.ndarray:

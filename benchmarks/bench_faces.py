@@ -103,7 +103,7 @@ def main() -> None:
         wall, cpu_s = time.perf_counter() - t2, _cpu_seconds() - c2
         rows.append(("warm", scale, wall, cpu_s, max(l2, _load()), at, best, scores))
 
-    from srkit.bench.machine import cpu_name
+    from srkit.common.machine import cpu_name
 
     cpu = f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
     print(

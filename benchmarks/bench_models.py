@@ -17,8 +17,8 @@ import json
 import time
 from pathlib import Path
 
-from srkit.bench.machine import cpu_name
 from srkit.bench.runner import evaluate_models
+from srkit.common.machine import cpu_name
 from srkit.data.builtin import bundled_set5, official_weights_dir
 from srkit.models import resolve_model
 from srkit.zoo import shipped_models

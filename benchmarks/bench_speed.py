@@ -40,8 +40,10 @@ def build_model(args):
 
 
 def main() -> None:
-    from srkit.deploy.peak import conv_macs, matmul_peak
-    from srkit.deploy.speed import machine_info, measure, write_json
+    from srkit.archs.catalog import count_macs
+    from srkit.common.machine import machine_summary
+    from srkit.deploy.peak import matmul_peak
+    from srkit.deploy.speed import measure, write_json
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="weight file")
@@ -76,9 +78,9 @@ def main() -> None:
     )  # fmt: skip
     load_end = os.getloadavg()
     channels = model.convention.in_channels
-    macs = conv_macs(model.net, channels, args.size, args.size)
+    macs = count_macs(model.net, (1, channels, args.size, args.size))
     peak_of = {"fp32": peak["fp32_gflops"], "bf16": peak["bf16_gflops"], "int8": peak["int8_gops"]}
-    info = machine_info()
+    info = machine_summary(speed=True)
     print(f"\n{model.name}, {args.size}x{args.size} -> x{model.scale}; {macs / 1e9:.1f} GMAC/image")
     print(f"CPU: {info['cpu']} ({info['cpu_flags']}), {info['threads']} threads, "
           f"torch {info['torch']}")  # fmt: skip

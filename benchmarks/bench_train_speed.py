@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from srkit.archs import build, get_spec
-from srkit.bench.machine import cpu_name
+from srkit.common.machine import cpu_name
 from srkit.train.trainer import network_channels
 
 

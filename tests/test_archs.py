@@ -376,3 +376,11 @@ def test_fsrcnn_shift_deconv_taps_keeps_outputs_when_the_lost_taps_are_zero() ->
 def test_fsrcnn_rejects_a_padding_that_breaks_the_output_size() -> None:
     with pytest.raises(ValueError, match="use one of \\[4\\]"):
         build("fsrcnn", scale=2, deconv_padding=3)
+
+
+def test_count_macs_of_a_built_network_leaves_it_alone() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ConvTranspose2d(8, 2, 4, 2, 1))
+    weights = [p.clone() for p in net.parameters()]
+    assert count_macs(net, (1, 3, 10, 10)) == 100 * 8 * 3 * 9 + (100 * 8) * 2 * 16
+    assert all(p.device.type == "cpu" for p in net.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters(), strict=True))

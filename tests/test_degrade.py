@@ -134,3 +134,12 @@ def test_bench_adapter_is_repeatable():
     second = bench_degradation(pipeline, seed=7)(hr, 2)
     assert first.dtype == torch.uint8 and first.shape == (1, 3, 16, 16)
     assert torch.equal(first, second)
+
+
+def test_uint8_adapter_runs_the_pipeline_on_hr_over_255_and_rounds():
+    hr = (torch.rand(2, 3, 32, 32) * 255).round().to(torch.uint8)
+    pipeline = Degradation([GaussianNoiseStep(sigma=[1.0, 10.0])])
+    lr = pipeline.apply_uint8(hr, 2, np.random.default_rng(3))
+    expected = pipeline(hr.double() / 255, 2, np.random.default_rng(3))
+    assert lr.dtype == torch.uint8 and lr.shape == (2, 3, 16, 16)
+    assert torch.equal(lr, torch.floor(expected * 255 + 0.5).to(torch.uint8))

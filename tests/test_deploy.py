@@ -198,7 +198,9 @@ def test_cli_export_and_speed(tmp_path: Path) -> None:
     ]  # fmt: skip
     result = runner.invoke(app, _expand_variadic(args))
     assert result.exit_code == 0, result.output
-    rows = json.loads((tmp_path / "speed.json").read_text())["results"]
+    payload = json.loads((tmp_path / "speed.json").read_text())
+    assert {"cpu", "cpu_flags", "threads", "torch", "load_average"} <= set(payload["machine"])
+    rows = payload["results"]
     assert [(r["backend"], r["precision"]) for r in rows] == [
         ("torch", "fp32"),
         ("onnxruntime", "fp32"),

@@ -17,10 +17,10 @@ from srkit.archs.adapter import NetworkModel
 from srkit.image.color import rgb_to_ycbcr
 from srkit.image.io import read_image, to_tensor, write_image
 from srkit.image.resize import imresize
-from srkit.infer import SelfEnsemble, Upscaler
+from srkit.infer import Upscaler
 from srkit.infer.batch import open_inputs, plan_jobs, run_batch
 from srkit.infer.tiling import plan_tiles, run_tiled
-from srkit.models import InterpolationModel
+from srkit.models import InterpolationModel, SelfEnsemble
 from srkit.weights import save_model
 
 

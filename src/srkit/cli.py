@@ -1,4 +1,7 @@
-"""The ``srkit`` command line: parses arguments and calls the library, nothing more."""
+"""The ``srkit`` command line: parses arguments and calls the library, nothing more.
+
+Each command imports the library inside its body, so that ``srkit --help`` starts without torch.
+"""
 
 from __future__ import annotations
 
@@ -44,20 +47,6 @@ def _expand_variadic(argv: list[str]) -> list[str]:
                 current = None
             expanded.append(token)
     return expanded
-
-
-def _progress_bar():
-    """The progress bar every long command shows (on stderr, cleared when done)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -134,6 +123,7 @@ def bench(
 
     from srkit.bench.report import results_table, write_csv, write_json
     from srkit.bench.runner import run_benchmark
+    from srkit.common.progress import progress_bar
     from srkit.data.builtin import bundled_set5
     from srkit.image.io import ImageReadError
 
@@ -150,7 +140,7 @@ def bench(
     scales = sorted(set(scale or [2, 3, 4]))
     if any(s < 1 for s in scales):
         _fail(f"scales must be positive integers, got {scales}")
-    progress = _progress_bar()
+    progress = progress_bar(console=console)
     tasks: list = []
 
     def on_dataset(source) -> None:
@@ -359,6 +349,7 @@ def upscale(
 ) -> None:
     """Upscale images (tiled, bounded memory); exits non-zero if any file failed."""
 
+    from srkit.common.progress import progress_bar
     from srkit.infer.batch import open_inputs, plan_jobs, run_batch
     from srkit.infer.upscaler import Upscaler
 
@@ -389,7 +380,7 @@ def upscale(
     failed += collisions
     for label, reason in failed:
         console.print(f"[yellow]skipped[/] {label}: {reason}", highlight=False)
-    progress = _progress_bar()
+    progress = progress_bar(console=console)
     images = progress.add_task("images", total=len(jobs))
     tiles = progress.add_task("tiles", total=1, visible=False)
 
@@ -552,7 +543,8 @@ def speed(
     """Measure every available backend x precision: MP/s, ratio to eager fp32, Set5 PSNR."""
     from rich.table import Table
 
-    from srkit.deploy.speed import machine_info, measure, write_json
+    from srkit.common.machine import machine_summary
+    from srkit.deploy.speed import measure, write_json
 
     s = scale[0] if scale else None
     try:
@@ -616,7 +608,7 @@ def speed(
         "model": sr_model.name,
         "scale": sr_model.scale,
         "size": size,
-        "machine": machine_info(),
+        "machine": machine_summary(speed=True),
     }
     if peak:
         from srkit.deploy.peak import matmul_peak
@@ -643,6 +635,7 @@ def models(
     ] = None,
 ) -> None:
     """List the trained models shipped with srkit (offline, usable by name)."""
+    from srkit.common.files import write_text_atomic
     from srkit.zoo import shipped_models
 
     try:
@@ -656,7 +649,7 @@ def models(
         if json_out == "-":
             out.print(text, highlight=False, soft_wrap=True)
         else:
-            Path(json_out).write_text(text + "\n")
+            write_text_atomic(json_out, text + "\n")
             console.print(f"wrote {json_out}")
         return
     from rich.table import Table

@@ -6,6 +6,9 @@ An ``SRModel`` maps a batch of low-resolution RGB images to super-resolved ones:
 * output: float32 tensor ``(N, 3, H * scale, W * scale)``, RGB, nominally in ``[0, 1]``
   (callers clamp and round; models need not).
 
+``SelfEnsemble`` wraps any ``SRModel`` in the x8 geometric self-ensemble (EDSR's "+"): the model
+averaged over the flips and transposes of its input.
+
 Networks with other conventions (``[0, 255]`` range, a mean shift, Y-only input) are wrapped by
 an adapter that converts on the way in and out, so callers never guess. ``resolve_model`` turns a
 command-line ``--model`` value into such a callable.
@@ -15,11 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from srkit.image.resize import imresize
+from srkit.weights import load
+from srkit.zoo import resolve_shipped, shipped_models
 
 
 @runtime_checkable
@@ -44,6 +50,50 @@ class InterpolationModel:
         return imresize(lr, scale=self.scale, kernel=self.method)
 
 
+def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    if k & 1:
+        x = x.flip(-1)
+    if k & 2:
+        x = x.flip(-2)
+    if k & 4:
+        x = x.transpose(-1, -2)
+    return x
+
+
+def _undo_dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    if k & 4:
+        x = x.transpose(-1, -2)
+    if k & 2:
+        x = x.flip(-2)
+    if k & 1:
+        x = x.flip(-1)
+    return x
+
+
+@dataclass
+class SelfEnsemble:
+    """An ``SRModel`` that runs ``model`` on the 8 dihedral transforms and averages the outputs."""
+
+    model: SRModel
+
+    @property
+    def name(self) -> str:
+        return f"{self.model.name}+"
+
+    @property
+    def scale(self) -> int:
+        return self.model.scale
+
+    def __call__(self, lr: torch.Tensor) -> torch.Tensor:
+        total: torch.Tensor | None = None
+        with torch.inference_mode():
+            for k in range(8):
+                out = _undo_dihedral(self.model(_dihedral(lr, k).contiguous()), k).float()
+                total = out if total is None else total + out
+        assert total is not None
+        return total / 8
+
+
 INTERPOLATION_MODELS: dict[str, str] = {
     "bicubic": "bicubic",
     "bilinear": "bilinear",
@@ -64,21 +114,15 @@ def _resolve_interpolation(spec: str, scale: int) -> SRModel | None:
 
 def _resolve_weight_file(spec: str, scale: int) -> SRModel | None:
     """A weight file: srkit ``.safetensors``/``.json``, an official ``.pth``/``.pt``, a ``.mat``."""
-    from pathlib import Path
-
     path = Path(spec)
     suffixes = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".safetensors", ".json", ".mat")
     if path.suffix.lower() not in suffixes and not path.is_file():
         return None
-    from srkit.weights import load
-
     return load(path, scale=scale)
 
 
 def _resolve_shipped(spec: str, scale: int | None) -> SRModel | None:
     """A model shipped inside srkit (`srkit models`): repan_x4, repan + scale, or default."""
-    from srkit.zoo import resolve_shipped
-
     return resolve_shipped(spec, scale)
 
 
@@ -93,15 +137,11 @@ def resolve_model(spec: str, scale: int | None, arch: str | None = None) -> SRMo
     ``arch`` overrides the architecture detected from a weight file's keys.
     """
     if arch is not None:
-        from srkit.weights import load
-
         return load(spec, scale=scale, arch=arch)
     for resolver in RESOLVERS:
         model = resolver(spec, scale)
         if model is not None:
             return model
-    from srkit.zoo import shipped_models
-
     shipped = sorted({name for m in shipped_models() for name in (m.family, m.name)})
     known = ", ".join(["default", *shipped, *sorted(INTERPOLATION_MODELS)])
     raise ValueError(

@@ -19,6 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from srkit.weights import load
+from srkit.weights.native import read_manifest
+
 MODELS_DIR = Path(__file__).resolve().parent / "assets" / "models"
 INDEX = MODELS_DIR / "index.json"
 DEFAULT_NAME = "default"
@@ -70,8 +73,6 @@ def set5_scores(manifest: dict[str, Any], convention: str = "modern") -> dict[st
 @lru_cache(maxsize=1)
 def shipped_models() -> tuple[ShippedModel, ...]:
     """Every shipped model, in the index's order."""
-    from srkit.weights.native import read_manifest
-
     if not INDEX.is_file():
         return ()
     index = json.loads(INDEX.read_text())
@@ -155,8 +156,6 @@ def find_model(spec: str, scale: int | None) -> ShippedModel | None:
 
 def load_shipped(model: ShippedModel):
     """The ready ``SRModel`` (sha256 verified)."""
-    from srkit.weights import load
-
     loaded = load(model.path, scale=model.scale)
     loaded.name = model.name
     return loaded

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from srkit.archs.common import InputConvention
+from srkit.image.color import rgb_to_ycbcr, ycbcr_to_rgb
+from srkit.image.resize import imresize
 
 
 @dataclass
@@ -45,9 +47,6 @@ class NetworkModel:
         with torch.inference_mode():
             if self.convention.channels == "rgb":
                 return self.run_net(x)
-            from srkit.image.color import rgb_to_ycbcr, ycbcr_to_rgb
-            from srkit.image.resize import imresize
-
             ycc = rgb_to_ycbcr(x)
             y = self.run_net(ycc[:, :1])
             cbcr = imresize(ycc[:, 1:], scale=self.scale)

@@ -8,6 +8,7 @@ networks are built on PyTorch's ``meta`` device, so nothing is allocated or comp
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +30,13 @@ class CatalogRow:
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """MACs of one forward pass of ``model`` on an input of ``input_shape`` (meta device)."""
+    """MACs of one forward pass of ``model`` on an input of ``input_shape``.
+
+    It runs on the ``meta`` device: a model built there is used as it is, any other is copied
+    there first (its weights untouched), so nothing is computed either way.
+    """
+    if any(not p.is_meta for p in model.parameters()):
+        model = copy.deepcopy(model).to("meta")
     total = 0
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:

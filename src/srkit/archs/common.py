@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srkit.image.resize import imresize
+
 DIV2K_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
 """Per-channel RGB mean of DIV2K (in [0, 1] units), subtracted by EDSR-family networks."""
 
@@ -143,8 +145,6 @@ def bicubic_upscale(x: torch.Tensor, scale: int) -> torch.Tensor:
     """
     if x.device.type == "meta":
         return _bicubic_torch(x, scale)
-    from srkit.image.resize import imresize
-
     return imresize(x, scale=scale)
 
 

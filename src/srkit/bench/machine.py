@@ -1,29 +1,6 @@
-"""What machine a figure was measured on (every reported speed names its CPU)."""
+"""Moved to :mod:`srkit.common.machine`; this name stays only for ``srkit.train.trainer`` and
+``tools/ship_model.py`` until they import it from there, then goes."""
 
-from __future__ import annotations
+from srkit.common.machine import cpu_name, machine_summary
 
-import os
-import platform
-from pathlib import Path
-
-
-def cpu_name() -> str:
-    """The CPU model, e.g. ``AMD EPYC 9R14`` (from /proc/cpuinfo where available)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_summary() -> dict[str, object]:
-    import torch
-
-    return {
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+__all__ = ["cpu_name", "machine_summary"]

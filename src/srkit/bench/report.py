@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.table import Table
 
 from srkit.bench.runner import DatasetResult
+from srkit.common.files import write_text_atomic
 
 
 def results_table(results: Sequence[DatasetResult], convention: str) -> Table:
@@ -35,19 +34,6 @@ def results_table(results: Sequence[DatasetResult], convention: str) -> Table:
             cells.append("-" if r is None or r.n == 0 else f"{r.psnr:.3f} / {r.ssim:.4f}")
         table.add_row(model, dataset, *cells)
     return table
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _number(value: float, digits: int) -> str:
@@ -78,7 +64,7 @@ def write_csv(results: Sequence[DatasetResult], path: str | Path) -> None:
         writer.writerow(
             [r.model, r.dataset, r.scale, "mean", "", "", _number(r.psnr, 4), f"{r.ssim:.6f}"]
         )
-    _atomic_write_text(Path(path), buffer.getvalue())
+    write_text_atomic(path, buffer.getvalue(), newline="")
 
 
 def summary_json(results: Sequence[DatasetResult]) -> dict:
@@ -87,4 +73,4 @@ def summary_json(results: Sequence[DatasetResult]) -> dict:
 
 
 def write_json(results: Sequence[DatasetResult], path: str | Path) -> None:
-    _atomic_write_text(Path(path), json.dumps(summary_json(results), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(summary_json(results), indent=2) + "\n")

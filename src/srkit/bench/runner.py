@@ -17,7 +17,7 @@ from srkit.data.prefetch import prefetched
 from srkit.data.sources import ImageSource, open_source
 from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
 from srkit.metrics.sr import check_convention
-from srkit.models import SRModel, resolve_model
+from srkit.models import SelfEnsemble, SRModel, resolve_model
 
 _PREFETCH = 3  # images decoded ahead of scoring
 
@@ -193,8 +193,6 @@ def run_benchmark(
     """
     models = {scale: resolve_model(model, scale, arch=arch) for scale in scales}
     if ensemble:
-        from srkit.infer.ensemble import SelfEnsemble
-
         models = {scale: SelfEnsemble(m) for scale, m in models.items()}
     results: list[DatasetResult] = []
     for spec in data:

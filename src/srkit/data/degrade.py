@@ -286,6 +286,14 @@ class Degradation:
             outputs.append(x)
         return self._finish(torch.cat(outputs))
 
+    def apply_uint8(
+        self, hr: torch.Tensor, scale: int, rng: np.random.Generator | int
+    ) -> torch.Tensor:
+        """uint8 HR ``(N, C, H, W)`` -> uint8 LR: the pipeline run in float64 on ``hr / 255``,
+        its output rounded back to uint8 (what ``srkit bench`` and ``srkit faces eval`` feed a
+        model)."""
+        return quantize_uint8(self(hr.to(torch.float64) / 255.0, scale, rng) * 255)
+
     def _finish(self, x: torch.Tensor) -> torch.Tensor:
         x = x.clamp(0, 1)
         return torch.floor(x * 255 + 0.5) / 255 if self.quantize else x
@@ -304,8 +312,6 @@ def bench_degradation(degradation: Degradation, seed: int = 0):
 
     def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
         digest = zlib.crc32(hr.contiguous().numpy().tobytes())
-        rng = np.random.default_rng([seed, digest, scale])
-        lr = degradation(hr.to(torch.float64) / 255.0, scale, rng)
-        return quantize_uint8(lr * 255)
+        return degradation.apply_uint8(hr, scale, np.random.default_rng([seed, digest, scale]))
 
     return degrade

@@ -24,6 +24,14 @@ from pathlib import Path
 
 from srkit.deploy.common import PRECISIONS, DeployError, as_network_model, core_of, work_dir, wrap
 from srkit.deploy.export import export, export_onnx, export_openvino, quantize_int8
+from srkit.deploy.runtimes import (
+    OpenVINOModule,
+    OrtModule,
+    onnx_available,
+    onnxruntime_available,
+    openvino_available,
+)
+from srkit.deploy.torch_backends import prepare_torch
 
 BACKENDS = ("torch", "torch-cl", "torch-compile", "onnxruntime", "openvino")
 
@@ -51,8 +59,6 @@ __all__ = [
 
 def available_backends() -> list[str]:
     """Backends whose packages are installed."""
-    from srkit.deploy.runtimes import onnx_available, onnxruntime_available, openvino_available
-
     found = ["torch", "torch-cl", "torch-compile"]
     if onnx_available() and onnxruntime_available():
         found.append("onnxruntime")
@@ -82,8 +88,6 @@ def prepare(
         return model
     net_model = as_network_model(model, f"backend {backend}/{precision}")
     if backend.startswith("torch"):
-        from srkit.deploy.torch_backends import prepare_torch
-
         return prepare_torch(net_model, backend, precision)
     folder = work_dir(cache)
     stem = folder / f"{Path(net_model.name).name}_x{net_model.scale}"
@@ -92,8 +96,6 @@ def prepare(
     if precision == "int8":
         int8_path = stem.with_name(stem.name + "_int8.onnx")
         source = quantize_int8(net_model, onnx_fp32, int8_path, calib)
-    from srkit.deploy.runtimes import OpenVINOModule, OrtModule
-
     if backend == "onnxruntime":
         return wrap(net_model, OrtModule(source), f"onnxruntime/{precision}", file=str(source))
     hint = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision]

@@ -15,6 +15,10 @@ from torch import nn
 
 from srkit.archs.adapter import NetworkModel
 from srkit.archs.common import InputConvention
+from srkit.data.builtin import bundled_set5
+from srkit.data.sources import open_source
+from srkit.image.color import rgb_to_ycbcr
+from srkit.image.io import ImageReadError, to_tensor
 from srkit.models import SRModel
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -111,11 +115,6 @@ def calibration_batches(
 ) -> list[np.ndarray]:
     """``count`` crops ``(1, C, size, size)`` float32 in [0, 1] (Y for Y-only networks) from the
     images under ``calib`` (a folder, glob, zip or list); the bundled Set5 when ``None``."""
-    from srkit.data.builtin import bundled_set5
-    from srkit.data.sources import open_source
-    from srkit.image.color import rgb_to_ycbcr
-    from srkit.image.io import ImageReadError, to_tensor
-
     rng = np.random.default_rng(seed)
     source = open_source(str(calib) if calib is not None else str(bundled_set5()))
     names = source.names

@@ -1,9 +1,9 @@
-"""The machine's measured matmul peak (fp32, bf16, int8) and a model's convolution work.
+"""The machine's measured matmul peak (fp32, bf16, int8).
 
 ``matmul_peak()`` times large square matrix products: fp32 and bf16 with ``torch.matmul``
 (oneDNN); int8 as the best of ``torch._int_mm``, ONNX Runtime's ``MatMulInteger`` and an
-OpenVINO QDQ MatMul. ``conv_macs(model, h, w)`` counts the multiply-accumulates of a network's
-convolutions for one input, so ``2 * macs * images_per_second`` compares with the peak.
+OpenVINO QDQ MatMul. With :func:`srkit.archs.catalog.count_macs` (a network's multiply-accumulates
+for one input), ``2 * macs * images_per_second`` compares with the peak.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import torch
-from torch import nn
 
 
 def _best_rate(fn, flops: float, min_time: float) -> float:
@@ -124,32 +123,3 @@ def matmul_peak(n: int = 2048, min_time: float = 1.5) -> dict[str, float | str |
     out["n"] = n
     out["threads"] = torch.get_num_threads()
     return out
-
-
-def conv_macs(net: nn.Module, channels: int, height: int, width: int) -> int:
-    """Multiply-accumulates of the convolutions (and linear layers) of one forward pass."""
-    import copy
-
-    total = 0
-
-    def hook(module, _inputs, output) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += output.numel() * (module.in_channels // module.groups) * k
-        elif isinstance(module, nn.ConvTranspose2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            inputs = _inputs[0]
-            total += inputs.numel() * (module.out_channels // module.groups) * k
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    meta = copy.deepcopy(net).to("meta")
-    handles = [m.register_forward_hook(hook) for m in meta.modules()]
-    try:
-        with torch.no_grad():
-            meta(torch.empty(1, channels, height, width, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    return total

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import torch
 
+from srkit.bench.runner import evaluate_model
+from srkit.common.files import write_text_atomic
+from srkit.data.builtin import bundled_set5
 from srkit.deploy import SUPPORTED, available_backends, prepare
 from srkit.deploy.common import DeployError
+from srkit.image.io import read_rgb, to_tensor
 
 DEFAULT_COMBOS: tuple[tuple[str, str], ...] = (
     ("torch", "fp32"),
@@ -74,17 +78,11 @@ def time_model(model, x: torch.Tensor, min_time: float = 2.0, min_runs: int = 3)
 
 
 def set5_psnr(model, scale: int) -> float:
-    from srkit.bench.runner import evaluate_model
-    from srkit.data.builtin import bundled_set5
-
     return float(evaluate_model(model, bundled_set5(), scale, convention="modern").psnr)
 
 
 def _sample(size: int, seed: int = 0) -> torch.Tensor:
     """A natural-image crop (Set5 butterfly, tiled if needed) as the timing input."""
-    from srkit.data.builtin import bundled_set5
-    from srkit.image.io import read_rgb, to_tensor
-
     try:
         rgb = to_tensor(read_rgb(bundled_set5() / "butterfly.png")).unsqueeze(0)
         reps = math.ceil(size / min(rgb.shape[-2:]))
@@ -172,36 +170,4 @@ def measure(
 
 def write_json(results: Sequence[SpeedResult], path: str | Path, **meta) -> None:
     payload = {"results": [r.record() for r in results], **meta}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def machine_info() -> dict:
-    import platform
-
-    name = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        found = [
-            f
-            for f in ("avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx512f")
-            if f" {f}" in text
-        ]
-        flags = " ".join(found)
-    except OSError:
-        pass
-    return {
-        "cpu": name,
-        "cpu_flags": flags,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")

@@ -9,7 +9,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
+from srkit.data.sources import open_source
 from srkit.faces.align import align, get_template, landmarks68_to_5
+from srkit.faces.detect import FaceDetector, FaceNotFoundError
+from srkit.image.io import ImageReadError, write_image
 from srkit.image.resize import quantize_uint8
 
 __all__ = ["AlignReport", "align_images"]
@@ -38,10 +41,6 @@ def align_images(
     68-point model reduced to eye centres, nose tip and mouth corners for ``sphereface``/
     ``arcface``. Sub-folders of the source are kept; the extension becomes ``ext``.
     """
-    from srkit.data.sources import open_source
-    from srkit.faces.detect import FaceDetector, FaceNotFoundError
-    from srkit.image.io import ImageReadError, write_image
-
     tmpl = get_template(template)
     points = 5 if tmpl.landmarks == "dlib5" else 68
     detector = FaceDetector(points, upsample, select="largest")

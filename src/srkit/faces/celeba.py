@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from srkit.image.resize import imresize_array
+
 __all__ = ["celeba_crop_landmarks", "celeba_preprocess", "read_celeba_landmarks"]
 
 CROP = 178
@@ -62,8 +64,6 @@ def _resize(img: np.ndarray, size: int, method: str) -> np.ndarray:
 
         return np.array(Image.fromarray(img).resize((size, size), Image.BILINEAR))
     if method == "bicubic":
-        from srkit.image.resize import imresize_array
-
         return imresize_array(img, size=(size, size))
     raise ValueError(f"unknown resize method {method!r}: 'pil_bilinear' or 'bicubic'")
 

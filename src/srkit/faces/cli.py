@@ -155,8 +155,7 @@ def align_(
     ext: Annotated[str, typer.Option(help="Output format: .png or .jpg.")] = ".png",
 ) -> None:
     """Write aligned face crops (cp2tform 'similarity' to a template) for every image."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from srkit.common.progress import progress_bar
     from srkit.data.sources import SourceError, open_source
     from srkit.faces.align import TEMPLATES
     from srkit.faces.batch import align_images
@@ -174,14 +173,7 @@ def align_(
     box = _box(fallback_box)
     try:
         total = len(open_source(source, recursive=True))
-        progress = Progress(
-            TextColumn("[bold]align"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=_err,
-            transient=True,
-        )
+        progress = progress_bar(console=_err)
         with progress:
             task = progress.add_task("align", total=total)
             report = align_images(

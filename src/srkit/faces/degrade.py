@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srkit.image.resize import quantize_uint8
+from srkit.bench.protocol import matlab_bicubic_lr
+from srkit.data.degrade import Degradation
 
 __all__ = ["FaceDegradation", "load_degradation"]
 
@@ -41,8 +42,6 @@ class FaceDegradation:
         return self.name
 
     def __call__(self, hr: torch.Tensor, scale: int, first_index: int = 0) -> torch.Tensor:
-        from srkit.bench.protocol import matlab_bicubic_lr
-
         if hr.dtype != torch.uint8:
             raise TypeError(f"degradation expects uint8 HR, got {hr.dtype}")
         if self.is_default:
@@ -50,8 +49,7 @@ class FaceDegradation:
         out = []
         for i in range(hr.shape[0]):
             rng = np.random.default_rng([self.seed, first_index + i])
-            lr = self.pipeline(hr[i : i + 1].to(torch.float64) / 255.0, scale, rng)
-            out.append(quantize_uint8(lr * 255))
+            out.append(self.pipeline.apply_uint8(hr[i : i + 1], scale, rng))
         return torch.cat(out)
 
 
@@ -62,6 +60,4 @@ def load_degradation(path: str | Path | None, seed: int = 0) -> FaceDegradation:
     """
     if path is None:
         return FaceDegradation()
-    from srkit.data.degrade import Degradation
-
     return FaceDegradation(Degradation.from_yaml(path), Path(path).stem, seed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from srkit.faces.paths import MissingModelError, model_file
+from srkit.image.io import ImageReadError
 
 __all__ = ["Box", "FaceDetector", "FaceNotFoundError", "Detection", "import_dlib"]
 
@@ -78,8 +79,6 @@ class Detection:
 
 
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:
-    from srkit.image.io import ImageReadError
-
     a = np.asarray(image)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
         raise ImageReadError(

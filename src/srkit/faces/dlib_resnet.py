@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srkit.faces.paths import model_file
+
 __all__ = [
     "DlibFormatError",
     "DlibResNet",
@@ -359,8 +361,6 @@ _CACHE: dict[tuple[str, bool], DlibResNet] = {}
 def load_dlib_resnet(path: str | Path | None = None, fold_affine: bool = True) -> DlibResNet:
     """Load (once per process) the network from ``path`` or face-recognition-models' copy."""
     if path is None:
-        from srkit.faces.paths import model_file
-
         path = model_file("dlib_face_recognition_resnet_model_v1.dat")
     key = (str(Path(path).resolve()), fold_affine)
     net = _CACHE.get(key)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 from srkit.faces.align import Template, align, face_chip, get_template
+from srkit.faces.dlib_resnet import load_dlib_resnet
+from srkit.faces.paths import model_file
 
 __all__ = ["DlibEmbedder", "Embedder", "OnnxEmbedder", "get_embedder"]
 
@@ -61,9 +63,6 @@ class DlibEmbedder:
     dim = 128
 
     def __init__(self, model_path: str | Path | None = None, fast: bool = False) -> None:
-        from srkit.faces.dlib_resnet import load_dlib_resnet
-        from srkit.faces.paths import model_file
-
         self.path = Path(model_path or model_file("dlib_face_recognition_resnet_model_v1.dat"))
         self.network = load_dlib_resnet(self.path)
         self.threshold: float | None = round(self.network.threshold, 6)  # 0.6 (stored as f32)

@@ -38,11 +38,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srkit.common.files import AtomicFile, write_text_atomic
+from srkit.common.progress import progress_bar
+from srkit.data.sources import open_source
 from srkit.faces.align import align, get_template, landmarks68_to_5, transform_points
 from srkit.faces.degrade import FaceDegradation
+from srkit.faces.detect import FaceDetector, FaceNotFoundError
+from srkit.faces.embed import get_embedder
 from srkit.faces.lfw import LFW, LFW_FALLBACK_BOX, Pair, pair_keys, read_pairs
 from srkit.faces.paths import cache_dir
+from srkit.image.color import rgb_uint8_to_y
+from srkit.image.io import ImageReadError
 from srkit.image.resize import quantize_uint8
+from srkit.metrics import psnr, ssim
+from srkit.models import resolve_model
 
 __all__ = [
     "FaceSet",
@@ -109,8 +118,6 @@ def lfw_faceset(data: str | Path | None = None, pairs: str | Path | None = None)
 
 def folder_faceset(data: str | Path, fallback_box=None) -> FaceSet:
     """Any folder or zip of face images (per-image figures only, no pairs)."""
-    from srkit.data.sources import open_source
-
     src = open_source(data, recursive=True)
     keys = list(src.names)
     path = Path(data)
@@ -179,8 +186,6 @@ _W: dict = {}
 
 
 def _init_prepare(faceset: FaceSet, protocol: Protocol, embedder_factory) -> None:
-    from srkit.faces.detect import FaceDetector
-
     torch.set_num_threads(1)
     _W["faceset"] = faceset
     _W["protocol"] = protocol
@@ -192,9 +197,6 @@ def _init_prepare(faceset: FaceSet, protocol: Protocol, embedder_factory) -> Non
 
 
 def _prepare_chunk(keys: Sequence[str]):
-    from srkit.faces.detect import FaceNotFoundError
-    from srkit.image.io import ImageReadError
-
     fs: FaceSet = _W["faceset"]
     protocol: Protocol = _W["protocol"]
     det5 = _W["det5"]
@@ -239,29 +241,13 @@ def _pool(workers: int, initializer, initargs) -> ProcessPoolExecutor | None:
     )
 
 
-def _progress(enabled: bool, description: str, total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=True,
-    )
-    return prog, description, total
-
-
 def _run_chunks(fn, chunks, pool, progress: bool, description: str, total: int):
-    prog, desc, total = _progress(progress, description, total)
+    prog = progress_bar(enabled=progress)
     results = []
     # Workers are forked on submit: do it before the progress display starts its thread.
     futures = [pool.submit(fn, c) for c in chunks] if pool is not None else None
     with prog:
-        task = prog.add_task(desc, total=total)
+        task = prog.add_task(description, total=total)
         if futures is None:
             for c in chunks:
                 results.append(fn(c))
@@ -287,8 +273,6 @@ def prepare(
     embedder_factory=None,
 ) -> Prepared:
     """Detect, align and embed the HR faces of ``faceset`` (or load them from the cache)."""
-    from srkit.faces.embed import get_embedder
-
     t0 = time.perf_counter()
     if embedder_factory is None:
         embedder_factory = (lambda: embedder) if embedder is not None else get_embedder
@@ -394,9 +378,6 @@ def _init_eval(prepared: Prepared, model, scale: int, embedder, degradation) -> 
 
 
 def _eval_chunk(idx: np.ndarray):
-    from srkit.image.color import rgb_uint8_to_y
-    from srkit.metrics import psnr, ssim
-
     p: Prepared = _W["prepared"]
     emb = _W["embedder"]
     hr = torch.from_numpy(np.ascontiguousarray(p.hr[idx])).permute(0, 3, 1, 2).contiguous()
@@ -541,8 +522,7 @@ def _mean(x: np.ndarray) -> float:
 
 
 def write_csv(path: Path, prepared: Prepared, s: ModelScores) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with AtomicFile(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["image", "detected", "id_distance", "id_cosine", "psnr", "ssim"])
         for i, k in enumerate(prepared.keys):
@@ -583,9 +563,6 @@ def run_faces_eval(
     log: Callable[[str], None] | None = print,
 ) -> dict:
     """Score SR models on a face data set; returns (and optionally writes) the JSON results."""
-    from srkit.faces.embed import get_embedder
-    from srkit.models import resolve_model
-
     log = log or (lambda _msg: None)
     data_path = Path(data) if data is not None else None
     is_lfw = data_path is None or pairs is not None or _looks_like_lfw(data_path)
@@ -647,8 +624,7 @@ def run_faces_eval(
             write_csv(p, prepared, scores)
     out = {"results": results}
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(out, indent=2) + "\n")
+        write_text_atomic(json_path, json.dumps(out, indent=2) + "\n")
     return out
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srkit.data.sources import open_source
 from srkit.faces.paths import data_dir
 
 __all__ = [
@@ -118,8 +119,6 @@ class LFW:
     """LFW images by key, read in place from the zip or a folder (``srkit.data.sources``)."""
 
     def __init__(self, source: str | os.PathLike | None = None) -> None:
-        from srkit.data.sources import open_source
-
         path = Path(source) if source is not None else default_lfw_zip()
         if not path.exists():
             raise FileNotFoundError(f"LFW not found at {path} (set SRKIT_DATA or pass --data)")

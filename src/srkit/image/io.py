@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable
@@ -27,6 +26,8 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from srkit.common.files import write_bytes_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -620,12 +621,6 @@ def _normalise_for_write(
     return color, own_alpha
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_image(
     path: str | os.PathLike,
     array: np.ndarray,
@@ -686,23 +681,11 @@ def write_image(
             raise ImageWriteError(label, f"cannot write as {file_format}: {error}") from error
         data = buffer.getvalue()
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary file beside the target and rename it: readers never see half a file.
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp creates files 0600
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return write_bytes_atomic(target, data)  # readers never see half a file
 
 
 # --------------------------------------------------------------------------- tensors
+# torch is imported in these two functions only: reading and writing files does not need it.
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -7,7 +7,7 @@ and zips with decoding and encoding overlapped with compute (``srkit upscale``).
 
 from __future__ import annotations
 
-from srkit.infer.ensemble import SelfEnsemble
 from srkit.infer.upscaler import Upscaler, upscale
+from srkit.models import SelfEnsemble
 
 __all__ = ["SelfEnsemble", "Upscaler", "upscale"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from srkit.common.files import AtomicFile
 from srkit.image.io import _png_filtered_rows  # the project's own vectorised PNG filter
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -54,11 +54,8 @@ class PNGStreamWriter:
         self._prev: np.ndarray | None = None
         self._deflate = zlib.compressobj(level)
         self._pending = bytearray()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, self._tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        self._file = os.fdopen(handle, "wb")
+        self._target = AtomicFile(self.path, "wb")
+        self._file = self._target.file
         header = struct.pack(">IIBBBBB", width, height, bit_depth, _COLOR_TYPES[channels], 0, 0, 0)
         self._file.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header))
         if icc_profile:
@@ -105,11 +102,7 @@ class PNGStreamWriter:
             self._pending += self._deflate.flush()
             self._flush()
             self._file.write(_chunk(b"IEND", b""))
-            self._file.close()
-            mask = os.umask(0o022)
-            os.umask(mask)
-            os.chmod(self._tmp, 0o666 & ~mask)
-            os.replace(self._tmp, self.path)
+            self._target.commit()
         except BaseException:
             self.abort()
             raise
@@ -117,6 +110,4 @@ class PNGStreamWriter:
 
     def abort(self) -> None:
         """Drop the partial file."""
-        if not self._file.closed:
-            self._file.close()
-        Path(self._tmp).unlink(missing_ok=True)
+        self._target.abort()

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from srkit.image.io import LoadedImage, from_tensor, read_image, write_image
+from srkit.deploy import prepare
+from srkit.image.io import LoadedImage, from_tensor, image_from_array, read_image, write_image
 from srkit.image.resize import imresize
-from srkit.infer.ensemble import SelfEnsemble
+from srkit.infer.pngstream import PNGStreamWriter
 from srkit.infer.tiling import (
     TilePlan,
     activation_bytes_per_pixel,
@@ -29,7 +30,8 @@ from srkit.infer.tiling import (
     plan_tiles,
     run_tiled,
 )
-from srkit.models import SRModel, resolve_model
+from srkit.models import SelfEnsemble, SRModel, resolve_model
+from srkit.zoo import DEFAULT_NAME
 
 DEFAULT_OVERLAP = 16
 
@@ -39,8 +41,6 @@ ModelSpec = str | os.PathLike | SRModel
 def load_model(model: ModelSpec | None, scale: int | None) -> SRModel:
     """A name, weight file or ready ``SRModel`` -> ``SRModel``; None: srkit's default model."""
     if model is None:
-        from srkit.zoo import DEFAULT_NAME
-
         return resolve_model(DEFAULT_NAME, scale)  # the zoo picks the default scale
     if isinstance(model, (str, os.PathLike)):
         spec = os.fspath(model)
@@ -122,8 +122,6 @@ class Upscaler:
         self.backend = backend
         self.precision = precision
         if backend != "torch" or precision != "fp32":
-            from srkit.deploy import prepare
-
             base = prepare(base, backend=backend, precision=precision, calib=calib, cache=cache_dir)
         self.model: SRModel = SelfEnsemble(base) if ensemble else base
         if tile is not None and tile < 0:
@@ -360,7 +358,6 @@ class Upscaler:
         out_h, out_w = plan.height * s, plan.width * s
         has_alpha = image.alpha is not None
         if suffix == ".png":
-            from srkit.infer.pngstream import PNGStreamWriter
 
             def open_writer() -> None:
                 state["writer"] = PNGStreamWriter(
@@ -429,8 +426,6 @@ class Upscaler:
         except ImportError:  # pragma: no cover - Pillow is a dependency
             Image = None
         if Image is not None and isinstance(image, Image.Image):
-            from srkit.image.io import image_from_array
-
             loaded = image_from_array(np.asarray(image.convert(_pil_mode(image))))
             result = self.upscale_image(loaded)
             arr = result.pixels

@@ -13,6 +13,7 @@ from srkit.archs.registry import build, get_spec
 from srkit.weights.errors import WeightsError
 from srkit.weights.fit import load_exact
 from srkit.weights.foreign import Detected, detect, read_torch_file, unwrap_state_dict
+from srkit.weights.matconvnet import read_lapsrn_mat
 from srkit.weights.native import load_native, manifest_path
 
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
@@ -35,11 +36,9 @@ def _read_foreign(path: Path, arch: str | None) -> Detected:
     if path.suffix == ".mat":
         if arch not in (None, "lapsrn"):
             raise WeightsError(f"{where}: MatConvNet files are read as lapsrn, not {arch}")
-        from srkit.weights.matconvnet import read_lapsrn_mat
-
         return read_lapsrn_mat(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # the optional `weights` extra
 
         state = unwrap_state_dict(load_file(str(path)), where)
     else:

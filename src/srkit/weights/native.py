@@ -23,7 +23,9 @@ from torch import nn
 
 from srkit.archs.common import InputConvention
 from srkit.archs.registry import build, count_params, get_spec
+from srkit.common.files import atomic_path, write_text_atomic
 from srkit.weights.errors import WeightsError
+from srkit.weights.fit import load_exact
 
 FORMAT = "srkit-weights"
 VERSION = 1
@@ -59,7 +61,7 @@ def save_model(
     ``options`` are the ``build`` options the net was made with (beyond the spec's defaults);
     ``convention`` defaults to the arch's own.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # the optional `weights` extra
 
     spec = get_spec(arch)
     opts = spec.options(**(options or {}))
@@ -76,9 +78,9 @@ def save_model(
     base = Path(path)
     if base.suffix in (".json", ".safetensors"):
         base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
     weights = base.with_suffix(".safetensors")
-    save_file(state, str(weights))
+    with atomic_path(weights) as temporary:
+        save_file(state, str(temporary))
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -94,8 +96,7 @@ def save_model(
         "sha256": sha256_file(weights),
     }
     out = base.with_suffix(".json")
-    out.write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
+    return write_text_atomic(out, json.dumps(manifest, indent=2) + "\n")
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -114,9 +115,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
     """Network, scale, convention and manifest of an srkit weight file."""
-    from safetensors.torch import load_file
-
-    from srkit.weights.fit import load_exact
+    from safetensors.torch import load_file  # the optional `weights` extra
 
     mpath = manifest_path(path)
     manifest = read_manifest(mpath)
