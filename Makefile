@@ -25,16 +25,16 @@ demo: setup
 
 # ruff, then the layer contract of pyproject.toml's [tool.importlinter] (no import goes upwards)
 lint: setup
-	$(BIN)/ruff check src tests benchmarks tools
-	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2
 
 format: setup
-	$(BIN)/ruff check --fix src tests benchmarks tools
-	$(BIN)/ruff format src tests benchmarks tools
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 bench-speed: setup
 	$(BIN)/python benchmarks/bench_eval_speed.py

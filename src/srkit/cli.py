@@ -271,6 +271,57 @@ def train(
 @app.command(
     epilog=(
         "Examples:\n\n"
+        "  srkit ship recipes/espcn_x3.yaml   # the recipe's last stage, trained by srkit train\n\n"
+        "  srkit ship runs/mine/mine.safetensors --name mine_x4 --default --paper 31.5"
+    )
+)
+def ship(
+    source: Annotated[
+        Path,
+        typer.Argument(help="A recipe, a recipe stage's folder, or a run's .safetensors/.json."),
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Shipped name (default: the recipe's model or the run's).")
+    ] = None,
+    default: Annotated[
+        bool | None,
+        typer.Option("--default/--no-default", help="Make it the default of its scale."),
+    ] = None,
+    paper: Annotated[
+        float | None, typer.Option(help="The paper's Set5 PSNR, kept for tables.")
+    ] = None,
+    runs: Annotated[Path, typer.Option(help="Where srkit train put the recipes' runs.")] = Path(
+        "runs/recipes"
+    ),
+    into: Annotated[
+        Path | None, typer.Option(help="Models folder (default: srkit's own assets/models).")
+    ] = None,
+) -> None:
+    """Ship a trained model into srkit: copy it, measure its Set5 figures (both conventions),
+    record its recipe and list it in index.json."""
+    from srkit.config import ConfigError
+    from srkit.train.ship import ship as ship_model
+    from srkit.zoo import MODELS_DIR
+
+    try:
+        manifest = ship_model(
+            source, name=name, default=default, paper=paper, models_dir=into or MODELS_DIR,
+            runs=runs,
+        )  # fmt: skip
+    except (ConfigError, ValueError, OSError) as error:
+        _fail(f"{source}: {error}")
+    modern = manifest["scores"]["set5"]["modern"]
+    legacy = manifest["scores"]["set5"]["legacy"]
+    out.print(
+        f"shipped {manifest['name']} (x{manifest['scale']}, {manifest['params']:,} params): "
+        f"Set5 {modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
+        f"{legacy['ssim']:.4f})"
+    )
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
         "  srkit prepare ~/DIV2K/DIV2K_train_HR data/div2k_sub --size 480 --stride 240\n\n"
         "  srkit prepare $SRKIT_DATA/sr/train/T91 data/t91.h5 --lr-scale 3"
     )

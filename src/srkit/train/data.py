@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rich.progress import Progress
 from torch.utils.data import Dataset, Sampler
 
+from srkit.common.progress import progress_bar
 from srkit.data.degrade import Degradation
 from srkit.data.sources import open_source
 from srkit.image.resize import imresize_array
@@ -47,7 +47,7 @@ class ImageCache:
         names: list[str] = []
         images: list[np.ndarray] = []
         too_small: list[str] = []
-        with Progress(transient=True, disable=not show_progress) as progress:
+        with progress_bar(enabled=show_progress) as progress:
             for spec in specs:
                 with open_source(spec) as source:
                     task = progress.add_task(f"decoding {source.name}", total=len(source))

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
+from srkit.common.files import atomic_path
+from srkit.common.progress import progress_bar
 from srkit.data.sources import open_source
 from srkit.image.io import write_image
 from srkit.image.resize import imresize_array
@@ -80,7 +82,7 @@ def prepare(
     if lr_scale is not None and not to_hdf5:
         raise ValueError("--lr-scale is for HDF5 output (an lr group beside hr)")
     count = 0
-    with Progress(transient=True, disable=not show_progress) as progress:
+    with progress_bar(enabled=show_progress) as progress:
         items = _crops(source, size, stride, progress)
         if not to_hdf5:
             out.mkdir(parents=True, exist_ok=True)
@@ -93,8 +95,7 @@ def prepare(
         except ImportError as error:
             raise ImportError("HDF5 output needs h5py: pip install 'srkit[data]'") from error
         out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = out.with_name(f".{out.name}.tmp")
-        with h5py.File(temporary, "w") as handle:
+        with atomic_path(out) as temporary, h5py.File(temporary, "w") as handle:
             hr_group = handle.create_group("hr")
             lr_group = handle.create_group("lr") if lr_scale else None
             for name, image in items:
@@ -104,5 +105,4 @@ def prepare(
                     cropped = image[: height - height % lr_scale, : width - width % lr_scale]
                     lr_group.create_dataset(name, data=imresize_array(cropped, 1 / lr_scale))
                 count += 1
-        temporary.replace(out)
     return count

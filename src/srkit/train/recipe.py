@@ -29,7 +29,6 @@ stage is skipped, a killed one resumes from its checkpoint.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import subprocess
@@ -38,10 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srkit.common.files import write_text_atomic
 from srkit.config import ConfigError, from_dict, load_yaml, set_by_path
 from srkit.train.config import ExperimentConfig, InitConfig, default_env
 from srkit.train.experiment import apply_iters, check_paths, experiment_from_dict
 from srkit.train.trainer import train
+from srkit.weights.native import sha256_file
 
 STAGE_RECORD = "stage.json"
 # keys that change how a stage runs but not what it computes: a finished stage stays finished
@@ -230,14 +231,6 @@ def git_commit(folder: Path) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class RecipeRunner:
     """Runs recipes stage by stage into ``root/<model>/<NN>-<stage>/``.
 
@@ -373,11 +366,11 @@ class RecipeRunner:
         result = self.train_fn(
             config, folder, resume=True, show_progress=self.show_progress, recipe=record
         )
-        _write_json_atomic(
+        write_text_atomic(
             folder / STAGE_RECORD,
-            {"config": config.to_dict(), "recipe": record, "output": out.name,
+            json.dumps({"config": config.to_dict(), "recipe": record, "output": out.name,
              "iterations": result.iterations, "seconds": round(result.seconds, 1),
-             "sha256": sha256_of(out)},
+             "sha256": sha256_file(out)}, indent=2) + "\n",
         )  # fmt: skip
         return out
 
@@ -399,9 +392,3 @@ def _portable_path(path: Path) -> str:
         return os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
     except ValueError:
         return str(path)
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)

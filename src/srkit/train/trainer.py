@@ -18,15 +18,19 @@ import math
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from rich.console import Console
 from torch import nn
 
-from srkit.bench.machine import machine_summary
+from srkit.common.files import atomic_path
+from srkit.common.machine import machine_summary
+from srkit.common.progress import progress_bar
 from srkit.train.batch import collate
 from srkit.train.config import ExperimentConfig
 from srkit.train.data import BatchKeys, single_threaded_worker
@@ -70,11 +74,8 @@ def resolve_device(spec: str, world_size: int = 1, local_rank: int = 0) -> torch
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write atomically: a kill at any moment leaves the previous or the new file, whole."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, temporary)
-    with open(temporary, "rb") as stream:
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    with atomic_path(path, fsync=True) as temporary:
+        torch.save(state, temporary)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -240,6 +241,10 @@ class Trainer:
             worker_init_fn=single_threaded_worker if config.data.workers else None,
             prefetch_factor=4 if config.data.workers else None,
             pin_memory=device.type == "cuda",
+            # the loader draws its workers' base seed from this generator, not from torch's
+            # global one, which the task's own draws (noise, label smoothing) use and the
+            # checkpoint restores; samples are keyed by (seed, iteration, index) anyway
+            generator=torch.Generator().manual_seed(config.seed),
         )
         self._open_tensorboard()
         self.log(
@@ -260,8 +265,12 @@ class Trainer:
             for batch in loader:
                 batch = batch.to(device, non_blocking=True)
                 logs = task.step(batch, iteration)
-                for scheduler in task.schedulers.values():
-                    scheduler.step()
+                with warnings.catch_warnings():
+                    # schedules count iterations, also those in which a network did not step
+                    # (a discriminator-only warm-up)
+                    warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+                    for scheduler in task.schedulers.values():
+                        scheduler.step()
                 for name, ema in emas.items():
                     ema.update(task.networks[name], iteration)
                 iteration += 1
@@ -363,23 +372,12 @@ class Trainer:
 
 
 def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
+    return progress_bar(
+        "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[rate]}",
+        enabled=enabled,
+        remaining=True,
+        transient=False,
+        console=Console(),
     )
 
 

@@ -1,0 +1,172 @@
+"""``srkit ship``: put a trained model into srkit's zoo.
+
+The weights are copied into ``src/srkit/assets/models/`` (or ``--into``), their Set5 figures
+measured with the benchmark in both conventions, written into the manifest with the recipe and
+the chain of stages that made them, and the model listed in ``index.json``. Machine paths in the
+record are written back as ``${SRKIT_DATA}``, ``${SRKIT_WEIGHTS}`` and ``${SRKIT_SET5}``, so the
+manifest is portable; ``srkit bench --model NAME --scale S`` reproduces the recorded figures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from srkit.bench.runner import run_benchmark
+from srkit.common.files import write_text_atomic
+from srkit.common.machine import machine_summary
+from srkit.data.builtin import bundled_set5
+from srkit.train.config import default_env
+from srkit.train.recipe import STAGE_RECORD, RecipeRunner, is_recipe
+from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
+from srkit.zoo import INDEX, MODELS_DIR, shipped_models
+
+
+def portable(value: Any, roots: dict[str, str]) -> Any:
+    """Machine paths -> ``${VARIABLE}`` for each ``roots`` entry VARIABLE: path (the inverse of
+    the expansion ``srkit train`` applies to a config)."""
+    if isinstance(value, dict):
+        return {k: portable(v, roots) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, roots) for v in value]
+    if isinstance(value, str):
+        # the longest root first: SRKIT_SET5 may lie inside another root
+        for variable, root in sorted(roots.items(), key=lambda item: -len(item[1])):
+            value = value.replace(root, f"${{{variable}}}")
+    return value
+
+
+def set5_figures(manifest_file: Path, scale: int, arch: str) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for convention in ("modern", "legacy"):
+        (result,) = run_benchmark(  # arch given: loaded as a file, not looked up in the zoo
+            str(manifest_file), [str(bundled_set5())], [scale], convention=convention, arch=arch
+        )
+        figures[convention] = {"psnr": round(result.psnr, 4), "ssim": round(result.ssim, 5)}
+    figures["machine"] = machine_summary()
+    return figures
+
+
+def chain_of(runner: RecipeRunner, recipe_path: Path) -> list[dict[str, Any]]:
+    """Every stage behind a recipe's result, first first, with what its run recorded."""
+    recipe = runner.recipe(recipe_path)
+    stages: list[dict[str, Any]] = []
+
+    def walk(current, stage) -> None:
+        source = runner.init_source(current, stage)
+        if source is not None:
+            walk(*source)
+        record_file = runner.stage_dir(current, stage) / STAGE_RECORD
+        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+        stages.append(
+            {
+                "recipe": current.model,
+                "name": stage.name,
+                "scale": stage.config.scale,
+                "iterations": record.get("iterations"),
+                "wall_seconds": record.get("seconds"),
+                "training_data": list(stage.config.data.train),
+            }
+        )
+
+    walk(recipe, recipe.stages[-1])
+    return stages
+
+
+def resolve_source(source: Path, runs: Path) -> tuple[Path, Path | None]:
+    """``source`` (weights, manifest, stage folder or recipe) -> (manifest, recipe or None)."""
+    if source.suffix in (".yaml", ".yml") and is_recipe(source):
+        runner = RecipeRunner(runs, show_progress=False)
+        recipe = runner.recipe(source)
+        output = runner.output(recipe, recipe.stages[-1])
+        if not runner.is_done(recipe, recipe.stages[-1]):
+            raise ValueError(
+                f"{source}: its last stage is not trained in {runs} (run srkit train {source})"
+            )
+        return manifest_path(output), source
+    if source.is_dir():
+        record = source / STAGE_RECORD
+        if record.is_file():
+            output = source / json.loads(record.read_text())["output"]
+            return manifest_path(output), None
+        candidates = sorted(p for p in source.glob("*.json") if not p.stem.endswith("_best"))
+        candidates = [p for p in candidates if p.name != STAGE_RECORD]
+        if len(candidates) != 1:
+            raise ValueError(f"{source}: expected one exported model, found {len(candidates)}")
+        return candidates[0], None
+    if not source.exists():
+        raise ValueError(f"{source} does not exist")
+    return manifest_path(source), None
+
+
+def ship(
+    source: str | Path,
+    *,
+    name: str | None = None,
+    default: bool | None = None,
+    paper: float | None = None,
+    models_dir: Path = MODELS_DIR,
+    runs: str | Path = "runs/recipes",
+) -> dict[str, Any]:
+    """Copy, score and list one model; returns its final manifest.
+
+    ``source``: a run's exported ``.safetensors``/``.json``, a recipe stage's folder, or a
+    recipe (its last stage's output under ``runs``, named after the recipe's ``model``, with the
+    recipe's ``ship`` defaults for ``default`` and ``paper``).
+    """
+    manifest_file, recipe_path = resolve_source(Path(source), Path(runs))
+    _, scale, _, manifest = load_native(manifest_file)  # sha256 checked
+    roots = default_env()
+    recipe_record = (manifest.get("training_recipe") or {}).get("recipe")
+    if recipe_path is not None:
+        runner = RecipeRunner(runs, show_progress=False)
+        recipe = runner.recipe(recipe_path)
+        name = name or recipe.model
+        default = recipe.ship.default if default is None else default
+        paper = recipe.ship.paper if paper is None else paper
+        manifest["training_recipe"]["stages"] = chain_of(runner, recipe_path)
+    elif recipe_record is not None:
+        name = name or recipe_record.get("model")
+    name = name or manifest["name"]
+    default = bool(default)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target_weights = models_dir / f"{name}.safetensors"
+    shutil.copyfile(manifest_file.parent / manifest["weights"], target_weights)
+    manifest = portable(manifest, roots)
+    manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
+    # scored from the run's own file (same sha256): the zoo never lists an unscored manifest
+    figures = set5_figures(manifest_file, scale, manifest["arch"])
+    figures["measured_by"] = f"srkit bench --model {name} --scale {scale}"
+    manifest["scores"] = {**manifest.get("scores", {}), "set5": figures}
+    if paper is not None:
+        manifest["scores"]["paper_set5_psnr"] = paper
+    target = models_dir / f"{name}.json"
+    write_text_atomic(target, json.dumps(manifest, indent=2) + "\n")
+    read_manifest(target)
+
+    index_path = models_dir / INDEX.name
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": []}
+    entries = [e for e in index["models"] if e["name"] != name]
+    scales = {e["name"]: _scale_of(models_dir, e["name"]) for e in entries} | {name: scale}
+    if default:
+        for entry in entries:
+            if scales[entry["name"]] == scale:
+                entry.pop("default", None)
+    entry: dict[str, Any] = {"name": name}
+    if default:
+        entry["default"] = True
+    recipe_file = (recipe_record or {}).get("path")
+    if recipe_path is not None or recipe_file:
+        entry["recipe"] = f"recipes/{Path(recipe_path or recipe_file).name}"
+    entries.append(entry)
+    index["models"] = sorted(entries, key=lambda e: (scales[e["name"]], e["name"]))
+    write_text_atomic(index_path, json.dumps(index, indent=2) + "\n")
+    shipped_models.cache_clear()
+    return manifest
+
+
+def _scale_of(models_dir: Path, name: str) -> int:
+    manifest = json.loads((models_dir / f"{name}.json").read_text())
+    return int(manifest["scale"])
