@@ -376,3 +376,49 @@ def test_fsrcnn_shift_deconv_taps_keeps_outputs_when_the_lost_taps_are_zero() ->
 def test_fsrcnn_rejects_a_padding_that_breaks_the_output_size() -> None:
     with pytest.raises(ValueError, match="use one of \\[4\\]"):
         build("fsrcnn", scale=2, deconv_padding=3)
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_registry_is_the_explicit_list_of_arch_modules() -> None:
+    """Every module of srkit/archs that declares SPECS is listed in MODULES, and each spec's
+    class is defined in the module that declares it (one file per architecture)."""
+    import importlib
+    from pathlib import Path
+
+    import srkit.archs as archs_pkg
+    from srkit.archs.registry import MODULES
+
+    folder = Path(archs_pkg.__file__).parent
+    declaring = set()
+    for path in sorted(folder.glob("*.py")):
+        module = importlib.import_module(f"srkit.archs.{path.stem}")
+        if hasattr(module, "SPECS"):
+            declaring.add(module)
+    assert declaring == set(MODULES)
+    names = [spec.name for module in MODULES for spec in module.SPECS]
+    assert names == list(ARCHS) and len(set(names)) == len(names)
+    for module in MODULES:
+        for spec in module.SPECS:
+            assert spec.cls.__module__ == module.__name__, spec.name
+            assert spec.reference.title and spec.description, spec.name
+            assert set(spec.paper_options) <= set(spec.defaults), spec.name
+
+
+def test_checkpoint_detectors_live_with_their_archs() -> None:
+    from srkit.archs import detectors
+
+    families = [d.family for d in detectors()]
+    assert families == ["edsr", "rrdb", "a2n", "imdn", "rlfn", "carn_m"]
+    for spec in ARCHS.values():
+        if spec.detector is not None:
+            # the detector is declared in the arch's own module and names a registered family
+            assert spec.detector.detect.__module__ == spec.cls.__module__, spec.name
+            assert spec.detector.family in ARCHS
+    # srkit's own state dicts of archs without a detector are not claimed by another family
+    for name, spec in ARCHS.items():
+        if spec.detector is None:
+            net = build(name, scale=spec.scales[0], **SMALL[name])
+            state = dict(net.state_dict())
+            assert all(d.detect(state, name) is None for d in detectors()), name

@@ -103,6 +103,15 @@ DETECTOR = KeyDetector("edsr", "head.0.weight, body.0.body.0.weight, tail.0.0.we
 
 EDSR_CONVENTION = InputConvention("rgb", 255.0, DIV2K_MEAN)
 
+REFERENCE = Reference(
+    "Lim, Son, Kim, Nah, Lee",
+    "Enhanced Deep Residual Networks for Single Image Super-Resolution",
+    "CVPRW",
+    2017,
+    "https://arxiv.org/abs/1707.02921",
+)
+
+
 SPECS = (
     ArchSpec(
         name="edsr_baseline",
@@ -110,13 +119,7 @@ SPECS = (
         defaults={"blocks": 16, "features": 64, "res_scale": 1.0, "channels": 3},
         scales=SCALES,
         convention=EDSR_CONVENTION,
-        reference=Reference(
-            "Lim, Son, Kim, Nah, Lee",
-            "Enhanced Deep Residual Networks for Single Image Super-Resolution",
-            "CVPRW",
-            2017,
-            "https://arxiv.org/abs/1707.02921",
-        ),
+        reference=REFERENCE,
         published_params={2: 1_370_000, 3: 1_550_000, 4: 1_520_000},
         params_source="EDSR-PyTorch README model table (sanghyun-son/EDSR-PyTorch): "
         "EDSR_baseline x2 1.37M, x3 1.55M, x4 1.52M",
@@ -129,13 +132,7 @@ SPECS = (
         defaults={"blocks": 32, "features": 256, "res_scale": 0.1, "channels": 3},
         scales=SCALES,
         convention=EDSR_CONVENTION,
-        reference=Reference(
-            "Lim, Son, Kim, Nah, Lee",
-            "Enhanced Deep Residual Networks for Single Image Super-Resolution",
-            "CVPRW",
-            2017,
-            "https://arxiv.org/abs/1707.02921",
-        ),
+        reference=REFERENCE,
         published_params={2: 40_700_000, 3: 43_700_000, 4: 43_100_000},
         params_source="EDSR-PyTorch README model table: EDSR x2 40.7M, x3 43.7M, x4 43.1M "
         "(paper: 43M)",

@@ -108,6 +108,15 @@ def detect(state: StateDict, where: str) -> Detected | None:
 
 DETECTOR = KeyDetector("rlfn", "conv_1.weight, block_1.esa.conv_f.weight", detect)
 
+REFERENCE = Reference(
+    "Kong, Li, Liu, Wang, Wang, Shi",
+    "Residual Local Feature Network for Efficient Super-Resolution",
+    "CVPRW",
+    2022,
+    "https://arxiv.org/abs/2205.07514",
+)
+
+
 SPECS = (
     ArchSpec(
         name="rlfn",
@@ -115,13 +124,7 @@ SPECS = (
         defaults={"blocks": 6, "features": 52, "esa_channels": 16, "channels": 3},
         scales=SCALES,
         convention=RGB255,
-        reference=Reference(
-            "Kong, Li, Liu, Wang, Wang, Shi",
-            "Residual Local Feature Network for Efficient Super-Resolution",
-            "CVPRW",
-            2022,
-            "https://arxiv.org/abs/2205.07514",
-        ),
+        reference=REFERENCE,
         published_params={2: 527_000, 4: 543_000},
         params_source="RLFN paper, comparison table: RLFN 527K (x2), 543K (x4); the released "
         "rlfn_x2.pth / rlfn_x4.pth hold 526,856 / 543,740",
@@ -134,13 +137,7 @@ SPECS = (
         defaults={"blocks": 6, "features": 48, "esa_channels": 16, "channels": 3},
         scales=SCALES,
         convention=RGB255,
-        reference=Reference(
-            "Kong, Li, Liu, Wang, Wang, Shi",
-            "Residual Local Feature Network for Efficient Super-Resolution",
-            "CVPRW",
-            2022,
-            "https://arxiv.org/abs/2205.07514",
-        ),
+        reference=REFERENCE,
         published_params={2: 454_620, 4: 470_208},
         params_source="tensor count of the authors' released RLFN-S checkpoints "
         "(bytedance/RLFN model_zoo/rlfn_s_x2.pth, rlfn_s_x4.pth); no per-scale figure found "
