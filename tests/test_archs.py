@@ -159,6 +159,13 @@ def test_input_convention_validation() -> None:
         InputConvention("y", 1.0, (0.1, 0.2, 0.3))
     c = InputConvention("rgb", 255.0, (0.4, 0.4, 0.4))
     assert InputConvention.from_dict(c.to_dict()) == c
+    assert "input_size" not in c.to_dict()  # written only when set
+    face = InputConvention("rgb", 1.0, None, input_size=(128, 96))
+    assert face.to_dict()["input_size"] == [128, 96]
+    assert InputConvention.from_dict(face.to_dict()) == face
+    for bad in ((128,), (0, 128), (128.0, 128)):
+        with pytest.raises(ValueError, match="input_size must be"):
+            InputConvention("rgb", 1.0, None, input_size=bad)
 
 
 def test_drcn_recursive_supervision_outputs() -> None:
