@@ -386,3 +386,5 @@ def test_fixed_input_size_is_kept_and_other_sizes_are_refused(
     assert "Traceback" not in result.output
     assert read_image(tmp_path / "out" / "crop.png").pixels.shape == (16, 12, 3)
     assert not (tmp_path / "out" / "photo.png").exists()  # no partial output
+    with pytest.raises(ValueError, match="self-ensemble transposes"):
+        Upscaler(path, ensemble=True)

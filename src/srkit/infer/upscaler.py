@@ -123,6 +123,11 @@ class Upscaler:
         self.scale = int(base.scale)
         convention = getattr(base, "convention", None)
         self.input_size: tuple[int, int] | None = getattr(convention, "input_size", None)
+        if ensemble and self.input_size is not None and len(set(self.input_size)) > 1:
+            raise ValueError(
+                f"{base.name}: the self-ensemble transposes its input, and this model takes only "
+                f"{self.input_size[1]}x{self.input_size[0]} images"
+            )
         self.backend = backend
         self.precision = precision
         if backend != "torch" or precision != "fp32":
