@@ -159,6 +159,13 @@ def test_input_convention_validation() -> None:
         InputConvention("y", 1.0, (0.1, 0.2, 0.3))
     c = InputConvention("rgb", 255.0, (0.4, 0.4, 0.4))
     assert InputConvention.from_dict(c.to_dict()) == c
+    assert "input_size" not in c.to_dict()  # written only when set
+    face = InputConvention("rgb", 1.0, None, input_size=(128, 96))
+    assert face.to_dict()["input_size"] == [128, 96]
+    assert InputConvention.from_dict(face.to_dict()) == face
+    for bad in ((128,), (0, 128), (128.0, 128)):
+        with pytest.raises(ValueError, match="input_size must be"):
+            InputConvention("rgb", 1.0, None, input_size=bad)
 
 
 def test_drcn_recursive_supervision_outputs() -> None:
@@ -384,3 +391,49 @@ def test_count_macs_of_a_built_network_leaves_it_alone() -> None:
     assert count_macs(net, (1, 3, 10, 10)) == 100 * 8 * 3 * 9 + (100 * 8) * 2 * 16
     assert all(p.device.type == "cpu" for p in net.parameters())
     assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters(), strict=True))
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_registry_is_the_explicit_list_of_arch_modules() -> None:
+    """Every module of srkit/archs that declares SPECS is listed in MODULES, and each spec's
+    class is defined in the module that declares it (one file per architecture)."""
+    import importlib
+    from pathlib import Path
+
+    import srkit.archs as archs_pkg
+    from srkit.archs.registry import MODULES
+
+    folder = Path(archs_pkg.__file__).parent
+    declaring = set()
+    for path in sorted(folder.glob("*.py")):
+        module = importlib.import_module(f"srkit.archs.{path.stem}")
+        if hasattr(module, "SPECS"):
+            declaring.add(module)
+    assert declaring == set(MODULES)
+    names = [spec.name for module in MODULES for spec in module.SPECS]
+    assert names == list(ARCHS) and len(set(names)) == len(names)
+    for module in MODULES:
+        for spec in module.SPECS:
+            assert spec.cls.__module__ == module.__name__, spec.name
+            assert spec.reference.title and spec.description, spec.name
+            assert set(spec.paper_options) <= set(spec.defaults), spec.name
+
+
+def test_checkpoint_detectors_live_with_their_archs() -> None:
+    from srkit.archs import detectors
+
+    families = [d.family for d in detectors()]
+    assert families == ["edsr", "rrdb", "a2n", "imdn", "rlfn", "carn_m"]
+    for spec in ARCHS.values():
+        if spec.detector is not None:
+            # the detector is declared in the arch's own module and names a registered family
+            assert spec.detector.detect.__module__ == spec.cls.__module__, spec.name
+            assert spec.detector.family in ARCHS
+    # srkit's own state dicts of archs without a detector are not claimed by another family
+    for name, spec in ARCHS.items():
+        if spec.detector is None:
+            net = build(name, scale=spec.scales[0], **SMALL[name])
+            state = dict(net.state_dict())
+            assert all(d.detect(state, name) is None for d in detectors()), name

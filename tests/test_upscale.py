@@ -293,3 +293,98 @@ def test_cli_upscale_summary_and_exit_code(tmp_path: Path, weight_file: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "one.png").pixels.shape == (24, 20, 3)
+
+
+# --------------------------------------------------------------------------- other descriptors
+
+
+class _TinySameSize(torch.nn.Module):
+    """A 3 x 3 convolution: the smallest scale-1 network (a style model's shape)."""
+
+    def __init__(self, scale: int = 1, features: int = 3) -> None:
+        super().__init__()
+        self.scale = scale
+        self.conv = torch.nn.Conv2d(3, features, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+@pytest.fixture
+def tiny_same_size_arch(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register a scale-1 architecture for this test only (the registry is a plain dict)."""
+    from srkit.archs import ARCHS, ArchSpec, Reference
+    from srkit.archs.common import RGB01
+
+    spec = ArchSpec(
+        name="tiny_same_size",
+        cls=_TinySameSize,
+        defaults={"features": 3},
+        scales=(1,),
+        convention=RGB01,
+        reference=Reference("test", "a 3 x 3 convolution", "tests", 2026),
+    )
+    monkeypatch.setitem(ARCHS, spec.name, spec)
+    return spec.name
+
+
+def _run_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from srkit.cli import _expand_variadic, app
+
+    return CliRunner().invoke(app, _expand_variadic(list(args)))
+
+
+def test_scale_1_model_saved_loaded_and_run_by_srkit_upscale(
+    tmp_path: Path, tiny_same_size_arch: str
+) -> None:
+    from srkit.weights import load, read_manifest
+
+    torch.manual_seed(0)
+    net = _TinySameSize()
+    path = save_model(net, tmp_path / "style", arch=tiny_same_size_arch, scale=1, purpose="style")
+    manifest = read_manifest(path)
+    assert manifest["scale"] == 1 and manifest["purpose"] == "style"
+    model = load(path)
+    assert model.scale == 1 and model.info["purpose"] == "style"
+    image = smooth_image(20, 26)
+    write_image(tmp_path / "in.png", image)
+    result = _run_cli("upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                      "--model", str(path), "--tile", "8")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "x1" in result.output
+    out = read_image(tmp_path / "out.png").pixels
+    assert out.shape == (20, 26, 3)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)
+    expected = (expected.clamp(0, 1) * 255).round()[0].permute(1, 2, 0).numpy()
+    assert np.abs(out.astype(np.float32) - expected).max() <= 1  # tiles meet without seams
+
+
+def test_fixed_input_size_is_kept_and_other_sizes_are_refused(
+    tmp_path: Path, tiny_same_size_arch: str
+) -> None:
+    from srkit.archs import InputConvention
+    from srkit.weights import load
+
+    face = InputConvention("rgb", 1.0, None, input_size=(16, 12))  # height, width
+    path = save_model(_TinySameSize(), tmp_path / "face", arch=tiny_same_size_arch, scale=1,
+                      convention=face, purpose="face")  # fmt: skip
+    assert '"input_size": [\n      16,\n      12\n    ]' in path.read_text()
+    model = load(path)
+    assert model.convention.input_size == (16, 12)
+    assert Upscaler(path).tile_size(16, 12) == 16  # seen whole, never tiled
+    write_image(tmp_path / "crop.png", smooth_image(16, 12))
+    write_image(tmp_path / "photo.png", smooth_image(20, 30))
+    result = _run_cli("upscale", str(tmp_path / "crop.png"), str(tmp_path / "photo.png"),
+                      "-o", str(tmp_path / "out"), "--model", str(path), "--tile", "4")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "1 written, 1 failed" in result.output
+    failure = [line for line in result.output.splitlines() if "photo.png" in line]
+    assert len(failure) == 1 and "exactly 12x16 pixels" in failure[0] and "is 30x20" in failure[0]
+    assert "Traceback" not in result.output
+    assert read_image(tmp_path / "out" / "crop.png").pixels.shape == (16, 12, 3)
+    assert not (tmp_path / "out" / "photo.png").exists()  # no partial output
+    with pytest.raises(ValueError, match="self-ensemble transposes"):
+        Upscaler(path, ensemble=True)

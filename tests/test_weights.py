@@ -97,6 +97,28 @@ def test_save_model_rejects_mismatched_options(tmp_path) -> None:
         save_model(net, tmp_path / "bad", arch="imdn", scale=2)
 
 
+def test_manifest_purpose_scale_and_input_size_are_checked(tmp_path) -> None:
+    net = _seeded("imdn", 2, blocks=1, features=16)
+    options = {"blocks": 1, "features": 16}
+    with pytest.raises(WeightsError, match="unknown purpose 'gan'; one of general, perceptual"):
+        save_model(net, tmp_path / "m", arch="imdn", scale=2, options=options, purpose="gan")
+    path = save_model(net, tmp_path / "m", arch="imdn", scale=2, options=options)
+    data = json.loads(path.read_text())
+    assert data["purpose"] == "general" and "input_size" not in data["input_convention"]
+    for key, value, error in (
+        ("purpose", "gan", "unknown purpose 'gan'"),
+        ("scale", 0, "scale must be an integer >= 1, got 0"),
+        ("input_convention", {"input_size": [128]}, "bad input_convention.*input_size must be"),
+    ):
+        path.write_text(json.dumps({**data, key: value}))
+        with pytest.raises(WeightsError, match=error):
+            load(path)
+    old = {k: v for k, v in data.items() if k != "purpose"}  # manifests from before purposes
+    path.write_text(json.dumps(old))
+    assert read_manifest(path)["purpose"] == "general"
+    assert load(path).info["purpose"] == "general"
+
+
 def test_manifest_must_be_srkit(tmp_path) -> None:
     (tmp_path / "x.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(WeightsError, match="not an srkit manifest"):

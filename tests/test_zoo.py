@@ -135,12 +135,87 @@ def test_models_command_json_schema(fake_zoo: Path, tmp_path: Path) -> None:
     listed = json.loads((tmp_path / "m.json").read_text())["models"]
     assert [m["name"] for m in listed] == ["tiny_x2", "tiny_x4", "other_x2"]
     assert listed[1] == {
-        "name": "tiny_x4", "arch": "espcn", "scale": 4, "params": listed[1]["params"],
-        "default": True, "set5_psnr": 24.0, "set5_ssim": 0.5,
+        "name": "tiny_x4", "arch": "espcn", "scale": 4, "purpose": "general",
+        "input_size": None, "params": listed[1]["params"], "default": True,
+        "set5_psnr": 24.0, "set5_ssim": 0.5,
     }  # fmt: skip
     assert all(isinstance(m["params"], int) and m["params"] > 0 for m in listed)
     table = CliRunner().invoke(app, ["models"])
     assert table.exit_code == 0 and "tiny_x4" in table.output and "24.000" in table.output
+
+
+def test_every_shipped_manifest_states_its_purpose() -> None:
+    for model in SHIPPED:
+        assert json.loads(model.path.read_text())["purpose"] == "general", model.name
+        assert model.purpose == "general" and model.input_size is None
+
+
+def _add_face_model(zoo_dir: Path, name: str = "face_x4", default: bool = True) -> None:
+    """A fixed-size face model without Set5 scores beside the general ones of the fake zoo."""
+    from srkit.archs import InputConvention
+
+    torch.manual_seed(1)
+    save_model(
+        build("espcn", scale=4, n1=4, n2=4), zoo_dir / f"{name}.safetensors", arch="espcn",
+        scale=4, options={"n1": 4, "n2": 4}, name=name, purpose="face",
+        convention=InputConvention("y", 1.0, None, input_size=(32, 32)),
+    )  # fmt: skip
+    index = json.loads((zoo_dir / "index.json").read_text())
+    index["models"].append({"name": name, **({"default": True} if default else {})})
+    (zoo_dir / "index.json").write_text(json.dumps(index))
+    zoo.shipped_models.cache_clear()
+
+
+def test_models_purpose_column_filter_and_json(fake_zoo: Path, tmp_path: Path) -> None:
+    _add_face_model(fake_zoo)  # a second default at x4, but of another purpose
+    table = CliRunner().invoke(app, ["models"])
+    assert table.exit_code == 0, table.output
+    assert "face 32x32" in table.output and "general" in table.output and "face_x4" in table.output
+    result = CliRunner().invoke(app, ["models", "--purpose", "face", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    (face,) = json.loads(result.output)["models"]
+    assert face["name"] == "face_x4" and face["purpose"] == "face"
+    assert face["input_size"] == [32, 32] and face["set5_psnr"] is None
+    general = CliRunner().invoke(app, ["models", "--purpose", "general", "--json", "-"])
+    assert [m["name"] for m in json.loads(general.output)["models"]] == [
+        "tiny_x2", "tiny_x4", "other_x2"
+    ]  # fmt: skip
+    none = CliRunner().invoke(app, ["models", "--purpose", "style"])
+    assert none.exit_code == 0 and "no shipped style models" in none.output
+    bad = CliRunner().invoke(app, ["models", "--purpose", "faces"])
+    assert bad.exit_code == 1
+    assert "unknown purpose 'faces'; one of general, perceptual, face, blind, style" in bad.output
+    assert "Traceback" not in bad.output
+    # resolved by name like any shipped model; `default` stays the general model
+    assert zoo.find_model("face", None).name == "face_x4"
+    assert zoo.find_model("default", 4).name == "tiny_x4"
+    assert zoo.default_model(4, purpose="face").name == "face_x4"
+    model = resolve_model("face_x4", 4)
+    assert model.convention.input_size == (32, 32) and model.info["purpose"] == "face"
+
+
+def test_manifest_without_purpose_reads_as_general(fake_zoo: Path) -> None:
+    path = fake_zoo / "tiny_x2.json"
+    data = json.loads(path.read_text())
+    assert data.pop("purpose") == "general"
+    path.write_text(json.dumps(data))
+    zoo.shipped_models.cache_clear()
+    assert zoo.find_model("tiny_x2", None).purpose == "general"
+    data["purpose"] = "cartoon"
+    path.write_text(json.dumps(data))
+    zoo.shipped_models.cache_clear()
+    with pytest.raises(ValueError, match="unknown purpose 'cartoon'"):
+        zoo.shipped_models()
+
+
+def test_general_models_need_set5_scores(fake_zoo: Path) -> None:
+    path = fake_zoo / "tiny_x2.json"
+    data = json.loads(path.read_text())
+    data["scores"] = {}
+    path.write_text(json.dumps(data))
+    zoo.shipped_models.cache_clear()
+    with pytest.raises(ValueError, match="shipped without Set5 scores"):
+        zoo.shipped_models()
 
 
 def test_default_model_is_what_upscale_and_bench_use(fake_zoo: Path) -> None:

@@ -675,6 +675,7 @@ def speed(
     epilog=(
         "Examples:\n\n"
         "  srkit models\n\n"
+        "  srkit models --purpose face\n\n"
         "  srkit models --json models.json\n\n"
         "  srkit bench --model repan_x4 --scale 4"
     )
@@ -684,13 +685,17 @@ def models(
         str | None,
         typer.Option("--json", help="Write the list as JSON to this file (- for stdout)."),
     ] = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option(help="Only the models for: general, perceptual, face, blind or style."),
+    ] = None,
 ) -> None:
     """List the trained models shipped with srkit (offline, usable by name)."""
     from srkit.common.files import write_text_atomic
-    from srkit.zoo import shipped_models
+    from srkit.zoo import models_for
 
     try:
-        shipped = shipped_models()
+        shipped = models_for(purpose)
     except (ValueError, OSError) as error:
         _fail(str(error))
     if json_out is not None:
@@ -706,9 +711,12 @@ def models(
     from rich.table import Table
 
     table = Table(title="srkit's shipped models (Set5, Y channel, border = scale)")
-    for column in ("name", "arch", "scale", "params", "default", "PSNR / SSIM", "legacy"):
+    columns = ("name", "arch", "purpose", "scale", "params", "default", "PSNR / SSIM", "legacy")
+    for column in columns:
         table.add_column(
-            column, justify="left" if column in ("name", "arch") else "right", no_wrap=True
+            column,
+            justify="left" if column in ("name", "arch", "purpose") else "right",
+            no_wrap=True,
         )
     for m in shipped:
         legacy = (
@@ -716,18 +724,26 @@ def models(
             if m.set5_psnr_legacy is not None and m.set5_ssim_legacy is not None
             else "-"
         )
+        size = m.input_size
         table.add_row(
             m.name,
             m.arch,
+            m.purpose + (f" {size[1]}x{size[0]}" if size else ""),  # a fixed input, W x H
             f"x{m.scale}",
             f"{m.params:,}",
             "yes" if m.default else "",
-            f"{m.set5_psnr:.3f} / {m.set5_ssim:.4f}",
+            f"{m.set5_psnr:.3f} / {m.set5_ssim:.4f}"
+            if m.set5_psnr is not None and m.set5_ssim is not None
+            else "-",
             legacy,
         )
-    out.print(table)
+    Console(width=max(110, out.width)).print(table)  # names and figures are never cut
     if not shipped:
-        console.print("[yellow]no shipped models in this installation")
+        console.print(
+            f"[yellow]no shipped {purpose} models in this installation"
+            if purpose
+            else "[yellow]no shipped models in this installation"
+        )
 
 
 @app.command()

@@ -8,7 +8,9 @@ default per scale::
     {"models": [{"name": "repan_x4", "default": true}, {"name": "espcn_x3"}, ...]}
 
 A model is named by its full name (``repan_x4``), by its family and a scale (``repan`` with
-``--scale 4``), or as ``default`` (the default model of that scale).
+``--scale 4``), or as ``default`` (the default general-purpose model of that scale). Each
+manifest says what the model is for (``purpose``: general, perceptual, face, blind or style;
+``general`` when absent); a default is the default of its purpose and scale.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ class ShippedModel:
     scale: int
     params: int
     default: bool
-    set5_psnr: float
-    set5_ssim: float
+    purpose: str
+    set5_psnr: float | None  # recorded for every general model; optional for other purposes
+    set5_ssim: float | None
     set5_psnr_legacy: float | None
     set5_ssim_legacy: float | None
     path: Path  # the manifest
@@ -53,11 +56,20 @@ class ShippedModel:
     def weights_path(self) -> Path:
         return self.path.parent / self.manifest["weights"]
 
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """``(height, width)`` when the model takes only inputs of that size (face crops)."""
+        size = (self.manifest.get("input_convention") or {}).get("input_size")
+        return (int(size[0]), int(size[1])) if size else None
+
     def to_json(self) -> dict[str, Any]:
+        size = self.input_size
         return {
             "name": self.name,
             "arch": self.arch,
             "scale": self.scale,
+            "purpose": self.purpose,
+            "input_size": list(size) if size else None,
             "params": self.params,
             "default": self.default,
             "set5_psnr": self.set5_psnr,
@@ -82,8 +94,9 @@ def shipped_models() -> tuple[ShippedModel, ...]:
         manifest = read_manifest(path)
         modern = set5_scores(manifest, "modern")
         legacy = set5_scores(manifest, "legacy") or {}
-        if modern is None:
+        if modern is None and manifest["purpose"] == "general":
             raise ValueError(f"{path}: shipped without Set5 scores (scores.set5.modern)")
+        modern = modern or {}
         models.append(
             ShippedModel(
                 name=entry["name"],
@@ -91,8 +104,9 @@ def shipped_models() -> tuple[ShippedModel, ...]:
                 scale=int(manifest["scale"]),
                 params=int(manifest["params"]),
                 default=bool(entry.get("default", False)),
-                set5_psnr=float(modern["psnr"]),
-                set5_ssim=float(modern["ssim"]),
+                purpose=manifest["purpose"],
+                set5_psnr=modern.get("psnr"),
+                set5_ssim=modern.get("ssim"),
                 set5_psnr_legacy=legacy.get("psnr"),
                 set5_ssim_legacy=legacy.get("ssim"),
                 path=path,
@@ -104,24 +118,38 @@ def shipped_models() -> tuple[ShippedModel, ...]:
 
 
 def check_defaults(models: list[ShippedModel]) -> None:
-    """At most one default per scale (the index is hand-edited, so say which scale is wrong)."""
-    seen: dict[int, str] = {}
+    """At most one default per purpose and scale (the index is hand-edited, so say which)."""
+    seen: dict[tuple[str, int], str] = {}
     for model in models:
         if model.default:
-            if model.scale in seen:
-                raise ValueError(
-                    f"{INDEX}: two defaults at x{model.scale}: {seen[model.scale]}, {model.name}"
+            key = (model.purpose, model.scale)
+            if key in seen:
+                what = f"x{model.scale}" + (
+                    "" if model.purpose == "general" else f" {model.purpose}"
                 )
-            seen[model.scale] = model.name
+                raise ValueError(f"{INDEX}: two defaults at {what}: {seen[key]}, {model.name}")
+            seen[key] = model.name
 
 
-def default_model(scale: int) -> ShippedModel:
+def models_for(purpose: str | None = None) -> tuple[ShippedModel, ...]:
+    """The shipped models of ``purpose`` (all of them for None); an unknown purpose raises."""
+    from srkit.weights.native import check_purpose
+
+    models = shipped_models()
+    if purpose is None:
+        return models
+    check_purpose(purpose, "--purpose")
+    return tuple(m for m in models if m.purpose == purpose)
+
+
+def default_model(scale: int, purpose: str = "general") -> ShippedModel:
     for model in shipped_models():
-        if model.default and model.scale == scale:
+        if model.default and model.scale == scale and model.purpose == purpose:
             return model
-    scales = sorted({m.scale for m in shipped_models() if m.default})
+    scales = sorted({m.scale for m in shipped_models() if m.default and m.purpose == purpose})
+    what = "" if purpose == "general" else f" {purpose}"
     raise ValueError(
-        f"srkit ships no default model for x{scale} (defaults exist for "
+        f"srkit ships no default{what} model for x{scale} (defaults exist for "
         f"{', '.join(f'x{s}' for s in scales) or 'no scale'})"
     )
 

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import RGB255, ArchSpec, Reference, check_scale, conv
+from srkit.archs.detection import Detected, KeyDetector, StateDict, indices
 
 SCALES = (2, 3, 4)
 
@@ -106,3 +107,47 @@ class A2N(nn.Module):
             fea = self.lrelu(self.HRconv2(self.lrelu(self.att2(fea))))
         out = self.conv_last(fea)
         return out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+
+
+# --- the authors' checkpoints ---------------------------------------------------------------
+
+
+def detect(state: StateDict, where: str) -> Detected | None:
+    """The authors' A2N files (haoyuc/A2N); srkit's module names are theirs."""
+    if "AAB_trunk.0.ADM.0.weight" not in state:
+        return None
+    features, channels = state["conv_first.weight"].shape[:2]
+    opts = {
+        "blocks": len(indices(state, r"AAB_trunk\.(\d+)\.")),
+        "features": int(features),
+        "up_features": int(state["upconv1.weight"].shape[0]),
+        "channels": int(channels),
+    }
+    if "upconv2.weight" in state:
+        return Detected("a2n", opts, 4, (4,), dict(state), RGB255)
+    # x2 and x3 files have identical tensors: the scale must come from the caller or file name.
+    return Detected("a2n", opts, None, (2, 3), dict(state), RGB255)
+
+
+DETECTOR = KeyDetector("a2n", "AAB_trunk.0.ADM.0.weight", detect)
+
+SPECS = (
+    ArchSpec(
+        name="a2n",
+        cls=A2N,
+        defaults={"blocks": 16, "features": 40, "up_features": 24, "channels": 3},
+        scales=SCALES,
+        convention=RGB255,
+        reference=Reference(
+            "Chen, Gu, Zhang",
+            "Attention in Attention Network for Image Super-Resolution",
+            "arXiv:2104.09497",
+            2021,
+            "https://arxiv.org/abs/2104.09497",
+        ),
+        published_params={2: 1_036_000, 3: 1_036_000, 4: 1_047_000},
+        params_source="A2N paper: 1.04M (x2/x3 1,036K; x4 adds a second upsampling stage)",
+        description="attention-in-attention blocks with attention dropout, NN upsampling + PA",
+        detector=DETECTOR,
+    ),
+)

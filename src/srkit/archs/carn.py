@@ -14,7 +14,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv, pixel_shuffle_stages
+from srkit.archs.common import (
+    DIV2K_MEAN,
+    ArchSpec,
+    InputConvention,
+    Reference,
+    check_scale,
+    conv,
+    pixel_shuffle_stages,
+)
+from srkit.archs.detection import (
+    Detected,
+    DetectionError,
+    KeyDetector,
+    Rule,
+    StateDict,
+    drop,
+    mean_shift,
+    rename,
+)
 
 SCALES = (2, 3, 4)
 
@@ -95,3 +113,75 @@ class CARNM(nn.Module):
             c = torch.cat((c, block(o)), 1)
             o = fuse(c)
         return self.exit(self.upsample[f"x{self.scale}"](o))
+
+
+# --- the authors' checkpoints ---------------------------------------------------------------
+
+
+def detect(state: StateDict, where: str) -> Detected | None:
+    """The authors' CARN-M files (nmhkahn/CARN-pytorch), multi-scale or single-scale."""
+    if "entry.weight" not in state or "b1.b1.body.0.weight" not in state:
+        return None
+    if "b1.b2.body.0.weight" in state:
+        raise DetectionError(
+            f"{where}: this is a CARN (non-mobile) checkpoint (blocks b1.b1, b1.b2, b1.b3); "
+            "srkit implements CARN-M (one shared efficient residual block per cascading block)"
+        )
+    features, channels = state["entry.weight"].shape[:2]
+    groups = int(features // state["b1.b1.body.0.weight"].shape[1])
+    value_range, mean = 1.0, DIV2K_MEAN
+    if "sub_mean.shifter.weight" in state:
+        value_range, mean = mean_shift(state, "sub_mean.shifter.", -1, where)
+        add_range, add_mean = mean_shift(state, "add_mean.shifter.", 1, where)
+        if (add_range, add_mean) != (value_range, mean):
+            raise DetectionError(f"{where}: sub_mean and add_mean disagree ({mean} vs {add_mean})")
+    state = drop(state, ("sub_mean.", "add_mean."))
+    multi = "upsample.up2.body.0.weight" in state
+    rules: list[Rule] = [
+        (r"^b(\d)\.b1\.body\.", lambda m: f"blocks.{int(m.group(1)) - 1}.res.body."),
+        (r"^b(\d)\.c(\d)\.body\.0\.", lambda m: f"blocks.{int(m.group(1)) - 1}.c{m.group(2)}.0."),
+        (r"^c(\d)\.body\.0\.", lambda m: f"c{m.group(1)}.0."),
+        (r"^upsample\.up(\d)\.body\.", lambda m: f"upsample.x{m.group(1)}."),
+    ]
+    scale: int | None = None
+    if not multi:
+        if "upsample.up.body.0.weight" not in state:
+            return None
+        up = state["upsample.up.body.0.weight"].shape[0] // features
+        scale = 3 if up == 9 else 4 if "upsample.up.body.3.weight" in state else 2
+        rules.append((r"^upsample\.up\.body\.", f"upsample.x{scale}."))
+    mapped = rename(state, rules)
+    opts = {
+        "features": int(features),
+        "groups": groups,
+        "multi_scale": multi,
+        "channels": int(channels),
+    }
+    conv = InputConvention("rgb", value_range, mean)
+    return Detected("carn_m", opts, scale, (2, 3, 4) if multi else (scale,), mapped, conv)
+
+
+DETECTOR = KeyDetector("carn_m", "entry.weight, b1.b1.body.0.weight", detect)
+
+CARN_CONVENTION = InputConvention("rgb", 1.0, DIV2K_MEAN)
+
+SPECS = (
+    ArchSpec(
+        name="carn_m",
+        cls=CARNM,
+        defaults={"features": 64, "groups": 4, "multi_scale": True, "channels": 3},
+        scales=SCALES,
+        convention=CARN_CONVENTION,
+        reference=Reference(
+            "Ahn, Kang, Sohn",
+            "Fast, Accurate, and Lightweight Super-Resolution with Cascading Residual Network",
+            "ECCV",
+            2018,
+            "https://arxiv.org/abs/1803.08664",
+        ),
+        published_params={2: 412_000, 3: 412_000, 4: 412_000},
+        params_source="CARN paper, model comparison: CARN-M 412K (one multi-scale model)",
+        description="mobile CARN: shared efficient residual blocks, group conv 4, multi-scale",
+        detector=DETECTOR,
+    ),
+)

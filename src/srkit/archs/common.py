@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from srkit.image.resize import imresize
+
+if TYPE_CHECKING:
+    from srkit.archs.detection import KeyDetector
 
 DIV2K_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
 """Per-channel RGB mean of DIV2K (in [0, 1] units), subtracted by EDSR-family networks."""
@@ -24,12 +27,15 @@ class InputConvention:
     * ``channels``: ``"rgb"`` (3 channels) or ``"y"`` (1 channel: BT.601 luma, MATLAB rgb2ycbcr);
     * ``value_range``: ``1.0`` (values in [0, 1]) or ``255.0`` (values in [0, 255]);
     * ``mean``: per-channel mean in [0, 1] units that is subtracted *after* scaling to
-      ``value_range`` (``x * range - mean * range``) and added back to the output; ``None``: none.
+      ``value_range`` (``x * range - mean * range``) and added back to the output; ``None``: none;
+    * ``input_size``: ``(height, width)`` in pixels when the network takes only inputs of exactly
+      that size (an aligned face crop), never tiled; ``None``: any size.
     """
 
     channels: Literal["rgb", "y"] = "rgb"
     value_range: float = 1.0
     mean: tuple[float, ...] | None = None
+    input_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.channels not in ("rgb", "y"):
@@ -39,6 +45,11 @@ class InputConvention:
         n = 3 if self.channels == "rgb" else 1
         if self.mean is not None and len(self.mean) != n:
             raise ValueError(f"mean needs {n} values for {self.channels!r}, got {self.mean!r}")
+        size = self.input_size
+        if size is not None and (
+            len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)
+        ):
+            raise ValueError(f"input_size must be (height, width) in pixels, got {size!r}")
 
     @property
     def in_channels(self) -> int:
@@ -62,19 +73,23 @@ class InputConvention:
         return (y if mean is None else y + mean) / self.value_range
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "channels": self.channels,
             "value_range": self.value_range,
             "mean": list(self.mean) if self.mean is not None else None,
         }
+        if self.input_size is not None:  # written only when set: older manifests stay as they are
+            d["input_size"] = list(self.input_size)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputConvention:
-        mean = d.get("mean")
+        mean, size = d.get("mean"), d.get("input_size")
         return cls(
             channels=d.get("channels", "rgb"),
             value_range=float(d.get("value_range", 1.0)),
             mean=tuple(float(m) for m in mean) if mean is not None else None,
+            input_size=tuple(size) if size is not None else None,  # type: ignore[arg-type]
         )
 
 
@@ -101,12 +116,14 @@ class Reference:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """Everything srkit knows about one architecture.
+    """Everything srkit knows about one architecture, declared in the architecture's own module.
 
+    ``defaults`` are the paper configuration's build options (every option ``build`` accepts);
     ``published_params`` maps a scale to the parameter count the paper (or the cited source)
     reports at ``paper_options``; ``params_counted`` says what that count covers: ``"all"``
     (weights and biases, like ``sum(p.numel())``) or ``"weights"`` (convolution/linear weights
-    only, as SRCNN and FSRCNN count them).
+    only, as SRCNN and FSRCNN count them). ``detector`` recognises the authors' checkpoints
+    from their key names and shapes (``None``: srkit reads no foreign files of this arch).
     """
 
     name: str
@@ -120,6 +137,7 @@ class ArchSpec:
     params_counted: Literal["all", "weights"] = "all"
     paper_options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    detector: KeyDetector | None = None
 
     def options(self, **overrides: Any) -> dict[str, Any]:
         unknown = set(overrides) - set(self.defaults) - {"scale"}

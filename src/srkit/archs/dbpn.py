@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale
+from srkit.archs.common import RGB01, ArchSpec, Reference, check_scale
 
 SCALES = (2, 4, 8)
 KERNELS = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
@@ -82,3 +82,25 @@ class DBPN(nn.Module):
             if i < len(self.downs):
                 low.append(self.downs[i](torch.cat(high[::-1], 1)))
         return self.tail(torch.cat(high[::-1], 1))
+
+
+SPECS = (
+    ArchSpec(
+        name="dbpn",
+        cls=DBPN,
+        defaults={"stages": 7, "features": 64, "init_features": 256, "channels": 3},
+        scales=SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "Haris, Shakhnarovich, Ukita",
+            "Deep Back-Projection Networks For Super-Resolution",
+            "CVPR",
+            2018,
+            "https://arxiv.org/abs/1803.02735",
+        ),
+        published_params={4: 10_400_000},
+        params_source="D-DBPN x4 (T = 7): ~10.4M, the size commonly cited for it (not checked "
+        "against the paper's own table here)",
+        description="dense deep back-projection: 7 up / 6 down projection units",
+    ),
+)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import bicubic_upscale, check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, bicubic_upscale, check_scale, conv
 
 SCALES = (2, 3, 4)
 
@@ -50,3 +50,25 @@ class DRCN(nn.Module):
             preds.append(self.reconstruct(h) + x)
         out = sum(w * p for w, p in zip(self.weights, preds, strict=True))
         return (out, preds) if return_all else out
+
+
+SPECS = (
+    ArchSpec(
+        name="drcn",
+        cls=DRCN,
+        defaults={"recursions": 16, "features": 256, "channels": 1},
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Kim, Lee, Lee",
+            "Deeply-Recursive Convolutional Network for Image Super-Resolution",
+            "CVPR",
+            2016,
+            "https://arxiv.org/abs/1511.04491",
+        ),
+        published_params={2: 1_775_000, 3: 1_775_000, 4: 1_775_000},
+        params_source="1,775K, as listed for DRCN in the DRRN (Tai et al., CVPR 2017) and "
+        "MS-LapSRN (Lai et al., TPAMI 2018) comparisons",
+        description="one conv recursed 16 times with recursive supervision and skip connection",
+    ),
+)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, check_scale, conv
 
 SCALES = (2, 3, 4, 8)
 
@@ -31,3 +31,27 @@ class ESPCN(nn.Module):
         x = torch.tanh(self.conv1(x))
         x = torch.tanh(self.conv2(x))
         return self.shuffle(self.conv3(x))
+
+
+SPECS = (
+    ArchSpec(
+        name="espcn",
+        cls=ESPCN,
+        defaults={"n1": 64, "n2": 32, "channels": 1},
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Shi et al.",
+            "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel "
+            "Convolutional Neural Network",
+            "CVPR",
+            2016,
+            "https://arxiv.org/abs/1609.05158",
+        ),
+        published_params={3: 22_624},
+        params_counted="weights",
+        params_source="ESPCN paper gives the layers (5x5x64, 3x3x32, 3x3x r^2) but no "
+        "total; 22,624 weights at x3 is that configuration's count (no independent figure)",
+        description="3-layer CNN in LR space with a sub-pixel (pixel-shuffle) output, tanh",
+    ),
+)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, check_scale, conv
 
 SCALES = (2, 3, 4)
 DECONV_KERNEL = 9
@@ -84,3 +84,26 @@ def shift_deconv_taps(state: dict[str, torch.Tensor], by: int) -> dict[str, torc
     shifted[..., : size - by, : size - by] = w[..., by:, by:]
     out["deconv.weight"] = shifted
     return out
+
+
+SPECS = (
+    ArchSpec(
+        name="fsrcnn",
+        cls=FSRCNN,
+        defaults={"d": 56, "s": 12, "m": 4, "channels": 1, "deconv_padding": 4},
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Dong, Loy, Tang",
+            "Accelerating the Super-Resolution Convolutional Neural Network",
+            "ECCV",
+            2016,
+            "https://arxiv.org/abs/1608.00367",
+        ),
+        published_params={3: 12_464},
+        params_counted="weights",
+        params_source="FSRCNN paper, complexity analysis: FSRCNN(56,12,4) has 12,464 parameters "
+        "(weights only, biases and PReLU slopes excluded)",
+        description="hourglass CNN in LR space with a deconvolution output (d=56, s=12, m=4)",
+    ),
+)

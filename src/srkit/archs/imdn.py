@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import RGB01, ArchSpec, Reference, check_scale, conv
+from srkit.archs.detection import Detected, KeyDetector, StateDict, indices, rename, shuffle_scale
 
 SCALES = (2, 3, 4)
 
@@ -84,3 +85,50 @@ class IMDN(nn.Module):
             outs.append(h)
         h = self.lr_conv(self.fuse(torch.cat(outs, 1))) + fea
         return self.upsampler(h)
+
+
+# --- the authors' checkpoints ---------------------------------------------------------------
+
+
+def detect(state: StateDict, where: str) -> Detected | None:
+    """The authors' IMDN files (Zheng-Hui/IMDN): ``IMDB1..``, ``fea_conv``, ``LR_conv``, ``c``."""
+    if "fea_conv.weight" not in state or "IMDB1.c1.weight" not in state:
+        return None
+    features, channels = state["fea_conv.weight"].shape[:2]
+    blocks = len(indices(state, r"IMDB(\d+)\."))
+    scale = shuffle_scale(state["upsampler.0.weight"].shape[0], channels, where)
+    mapped = rename(
+        state,
+        [
+            (r"^IMDB(\d+)\.", lambda m: f"blocks.{int(m.group(1)) - 1}."),
+            (r"^c\.0\.", "fuse.0."),
+            (r"^LR_conv\.", "lr_conv."),
+        ],
+    )
+    opts = {"blocks": blocks, "features": int(features), "channels": int(channels)}
+    return Detected("imdn", opts, scale, (scale,), mapped, RGB01)
+
+
+DETECTOR = KeyDetector("imdn", "fea_conv.weight, IMDB1.c1.weight", detect)
+
+SPECS = (
+    ArchSpec(
+        name="imdn",
+        cls=IMDN,
+        defaults={"blocks": 6, "features": 64, "channels": 3},
+        scales=SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "Hui, Gao, Yang, Wang",
+            "Lightweight Image Super-Resolution with Information Multi-distillation Network",
+            "ACM MM",
+            2019,
+            "https://arxiv.org/abs/1909.11856",
+        ),
+        published_params={2: 694_000, 3: 703_000, 4: 715_000},
+        params_source="IMDN paper, comparison with lightweight models: "
+        "694K / 703K / 715K for x2 / x3 / x4",
+        description="6 information multi-distillation blocks with contrast-aware attention",
+        detector=DETECTOR,
+    ),
+)

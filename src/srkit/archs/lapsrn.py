@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, check_scale, conv
 
 SCALES = (2, 4, 8)
 
@@ -76,3 +76,25 @@ class LapSRN(nn.Module):
             feat, img = level(feat, img)
             outs.append(img)
         return (img, outs) if return_all else img
+
+
+SPECS = (
+    ArchSpec(
+        name="lapsrn",
+        cls=LapSRN,
+        defaults={"depth": 10, "features": 64, "channels": 1},
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Lai, Huang, Ahuja, Yang",
+            "Deep Laplacian Pyramid Networks for Fast and Accurate Super-Resolution",
+            "CVPR",
+            2017,
+            "https://arxiv.org/abs/1704.03915",
+        ),
+        published_params={4: 812_000},
+        params_source="812K for LapSRN (x4, depth 10), MS-LapSRN paper (Lai et al., TPAMI 2018) "
+        "parameter comparison",
+        description="progressive x2 Laplacian pyramid, feature + image branches per level",
+    ),
+)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srkit.archs.common import check_scale
+from srkit.archs.common import RGB01, ArchSpec, Reference, check_scale
 
 SCALES = (2, 3, 4)
 
@@ -118,3 +118,26 @@ class RepAN(nn.Module):
             if isinstance(module, RepConv3x3):
                 module.fuse()
         return self
+
+
+SPECS = (
+    ArchSpec(
+        name="repan",
+        cls=RepAN,
+        defaults={"features": 48, "blocks": 6, "channels": 3, "fused": False},
+        scales=SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "srkit",
+            "RepAN: re-parameterised self-gated attention network (srkit's flagship)",
+            "srkit",
+            2026,
+        ),
+        published_params={2: 281_388, 3: 287_883, 4: 296_976},
+        params_source="srkit's own design (src/srkit/archs/repan.py), counted in the fused "
+        "inference form it ships in; training adds zero-initialised 1x1 branches (+11%)",
+        paper_options={"fused": True},
+        description="srkit's flagship: 6 gated residual blocks of re-parameterisable 3x3 "
+        "convolutions (48 ch), fused to plain convolutions for inference",
+    ),
+)

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import RGB255, ArchSpec, Reference, check_scale, conv
+from srkit.archs.detection import Detected, KeyDetector, StateDict, indices, rename, shuffle_scale
 
 SCALES = (2, 3, 4)
 
@@ -83,3 +84,65 @@ class RLFN(nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.upsampler(self.conv_2(h) + fea)
+
+
+# --- the authors' checkpoints ---------------------------------------------------------------
+
+
+def detect(state: StateDict, where: str) -> Detected | None:
+    """The authors' RLFN / RLFN-S files (bytedance/RLFN): ``block_1..``, ``conv_1``, ESA."""
+    if "conv_1.weight" not in state or "block_1.esa.conv_f.weight" not in state:
+        return None
+    features, channels = state["conv_1.weight"].shape[:2]
+    blocks = len(indices(state, r"block_(\d+)\."))
+    esa = int(state["block_1.esa.conv1.weight"].shape[0])
+    scale = shuffle_scale(state["upsampler.0.weight"].shape[0], channels, where)
+    mapped = rename(state, [(r"^block_(\d+)\.", lambda m: f"blocks.{int(m.group(1)) - 1}.")])
+    arch = "rlfn_s" if features == 48 else "rlfn"
+    opts = {"blocks": blocks, "features": int(features), "esa_channels": esa}
+    opts["channels"] = int(channels)
+    # The released RLFN files reproduce the paper with inputs in [0, 255] (see the README of the
+    # shared weights); the repo's demo feeds [0, 1].
+    return Detected(arch, opts, scale, (scale,), mapped, RGB255)
+
+
+DETECTOR = KeyDetector("rlfn", "conv_1.weight, block_1.esa.conv_f.weight", detect)
+
+REFERENCE = Reference(
+    "Kong, Li, Liu, Wang, Wang, Shi",
+    "Residual Local Feature Network for Efficient Super-Resolution",
+    "CVPRW",
+    2022,
+    "https://arxiv.org/abs/2205.07514",
+)
+
+
+SPECS = (
+    ArchSpec(
+        name="rlfn",
+        cls=RLFN,
+        defaults={"blocks": 6, "features": 52, "esa_channels": 16, "channels": 3},
+        scales=SCALES,
+        convention=RGB255,
+        reference=REFERENCE,
+        published_params={2: 527_000, 4: 543_000},
+        params_source="RLFN paper, comparison table: RLFN 527K (x2), 543K (x4); the released "
+        "rlfn_x2.pth / rlfn_x4.pth hold 526,856 / 543,740",
+        description="6 residual local feature blocks with enhanced spatial attention (52 ch)",
+        detector=DETECTOR,
+    ),
+    ArchSpec(
+        name="rlfn_s",
+        cls=RLFN,
+        defaults={"blocks": 6, "features": 48, "esa_channels": 16, "channels": 3},
+        scales=SCALES,
+        convention=RGB255,
+        reference=REFERENCE,
+        published_params={2: 454_620, 4: 470_208},
+        params_source="tensor count of the authors' released RLFN-S checkpoints "
+        "(bytedance/RLFN model_zoo/rlfn_s_x2.pth, rlfn_s_x4.pth); no per-scale figure found "
+        "in the paper",
+        description="RLFN-S: the 48-channel RLFN",
+        detector=DETECTOR,
+    ),
+)

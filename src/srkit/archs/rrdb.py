@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import RGB01, ArchSpec, Reference, check_scale, conv
+from srkit.archs.detection import Detected, DetectionError, KeyDetector, StateDict, indices, rename
 
 SCALES = (2, 4)
 
@@ -83,3 +84,67 @@ class RRDBNet(nn.Module):
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return out[..., : h * self.scale, : w * self.scale]
+
+
+# --- the authors' checkpoints ---------------------------------------------------------------
+
+
+def detect(state: StateDict, where: str) -> Detected | None:
+    """ESRGAN's original files (``RRDB_trunk``) and BasicSR's RRDBNet (srkit's names)."""
+    old = "RRDB_trunk.0.RDB1.conv1.weight" in state
+    if not old and "body.0.rdb1.conv1.weight" not in state:
+        return None
+    if old:
+        state = rename(
+            state,
+            [
+                (r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."),
+                (r"^trunk_conv\.", "conv_body."),
+                (r"^upconv1\.", "conv_up1."),
+                (r"^upconv2\.", "conv_up2."),
+                (r"^HRconv\.", "conv_hr."),
+            ],
+        )
+    features, in_ch = state["conv_first.weight"].shape[:2]
+    out_ch = int(state["conv_last.weight"].shape[0])
+    if in_ch == out_ch:
+        scale = 4
+    elif in_ch == 4 * out_ch:
+        scale = 2
+    else:
+        raise DetectionError(
+            f"{where}: RRDBNet with {in_ch} input and {out_ch} output channels (x1 or unknown "
+            "pixel-unshuffle variant); srkit supports x4 (3 -> 3) and x2 (12 -> 3)"
+        )
+    opts = {
+        "blocks": len(indices(state, r"body\.(\d+)\.")),
+        "features": int(features),
+        "growth": int(state["body.0.rdb1.conv1.weight"].shape[0]),
+        "channels": out_ch,
+    }
+    return Detected("rrdb", opts, scale, (scale,), state, RGB01)
+
+
+DETECTOR = KeyDetector("rrdb", "RRDB_trunk.0.RDB1.conv1.weight or body.0.rdb1.conv1.weight", detect)
+
+SPECS = (
+    ArchSpec(
+        name="rrdb",
+        cls=RRDBNet,
+        defaults={"blocks": 23, "features": 64, "growth": 32, "channels": 3},
+        scales=SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "Wang et al.",
+            "ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks",
+            "ECCVW",
+            2018,
+            "https://arxiv.org/abs/1809.00219",
+        ),
+        published_params={4: 16_697_987},
+        params_source="RRDBNet (ESRGAN / RRDB_PSNR x4, 23 blocks): 16,697,987 parameters as "
+        "reported for the released ESRGAN generator (16.7M)",
+        description="ESRGAN generator: 23 residual-in-residual dense blocks",
+        detector=DETECTOR,
+    ),
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import bicubic_upscale, check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, bicubic_upscale, check_scale, conv
 
 SCALES = (2, 3, 4)
 
@@ -42,3 +42,26 @@ class SRCNN(nn.Module):
         x = self.relu(self.conv1(x))
         x = self.relu(self.conv2(x))
         return self.conv3(x)
+
+
+SPECS = (
+    ArchSpec(
+        name="srcnn",
+        cls=SRCNN,
+        defaults={"f1": 9, "f2": 5, "f3": 5, "n1": 64, "n2": 32, "channels": 1},
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Dong, Loy, He, Tang",
+            "Image Super-Resolution Using Deep Convolutional Networks",
+            "IEEE TPAMI",
+            2016,
+            "https://arxiv.org/abs/1501.00092",
+        ),
+        published_params={3: 57_184},
+        params_counted="weights",
+        params_source="SRCNN TPAMI paper, filter-size study: 9-5-5 has 57,184 parameters "
+        "(9-1-5: 8,032; 9-3-5: 24,416), weights only",
+        description="3-layer CNN on the bicubic-upscaled Y channel (9-5-5)",
+    ),
+)

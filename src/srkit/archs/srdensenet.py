@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, check_scale, conv
 
 SCALES = (2, 4, 8)
 
@@ -74,3 +74,31 @@ class SRDenseNet(nn.Module):
             feats.append(block(torch.cat(feats, 1)))
         x = self.bottleneck(torch.cat(feats, 1))
         return self.tail(self.upsample(x))
+
+
+SPECS = (
+    ArchSpec(
+        name="srdensenet",
+        cls=SRDenseNet,
+        defaults={
+            "blocks": 8,
+            "layers": 8,
+            "growth": 16,
+            "features": 128,
+            "bottleneck": 256,
+            "channels": 1,
+        },
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Tong, Li, Liu, Gao",
+            "Image Super-Resolution Using Dense Skip Connections",
+            "ICCV",
+            2017,
+        ),
+        published_params={4: 2_000_000},
+        params_source="~2.0M, the figure given for SRDenseNet (x4) in later comparisons; the "
+        "paper itself gives the layer configuration only",
+        description="8 dense blocks (8 layers, growth 16) with dense skips, bottleneck, deconvs",
+    ),
+)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import check_scale, conv, pixel_shuffle_stages
+from srkit.archs.common import RGB01, ArchSpec, Reference, check_scale, conv, pixel_shuffle_stages
 
 SCALES = (2, 3, 4, 8)
 
@@ -57,3 +57,25 @@ class SRResNet(nn.Module):
         h = self.head(x)
         h = h + self.body_tail(self.body(h))
         return self.tail(self.upsample(h))
+
+
+SPECS = (
+    ArchSpec(
+        name="srresnet",
+        cls=SRResNet,
+        defaults={"blocks": 16, "features": 64, "batch_norm": True, "channels": 3},
+        scales=SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "Ledig et al.",
+            "Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network",
+            "CVPR",
+            2017,
+            "https://arxiv.org/abs/1609.04802",
+        ),
+        published_params={4: 1_550_000},
+        params_source="SRGAN generator (16 blocks, BN) x4: commonly cited as 1.5M; taken as "
+        "1.55M (3 significant figures) for the 2% check; the paper prints no count",
+        description="SRGAN generator: 16 residual blocks with BN, pixel-shuffle upsampling",
+    ),
+)

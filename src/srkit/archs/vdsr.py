@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srkit.archs.common import bicubic_upscale, check_scale, conv
+from srkit.archs.common import Y01, ArchSpec, Reference, bicubic_upscale, check_scale, conv
 
 SCALES = (2, 3, 4)
 
@@ -34,3 +34,25 @@ class VDSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = bicubic_upscale(x, self.scale)
         return x + self.body(x)
+
+
+SPECS = (
+    ArchSpec(
+        name="vdsr",
+        cls=VDSR,
+        defaults={"depth": 20, "features": 64, "channels": 1},
+        scales=SCALES,
+        convention=Y01,
+        reference=Reference(
+            "Kim, Lee, Lee",
+            "Accurate Image Super-Resolution Using Very Deep Convolutional Networks",
+            "CVPR",
+            2016,
+            "https://arxiv.org/abs/1511.04587",
+        ),
+        published_params={2: 665_000, 3: 665_000, 4: 665_000},
+        params_source="665K, as listed for VDSR in the LapSRN / MS-LapSRN (Lai et al., CVPR 2017 "
+        "/ TPAMI 2018) and DRRN (Tai et al., CVPR 2017) comparisons",
+        description="20-layer residual CNN on the bicubic-upscaled Y channel",
+    ),
+)

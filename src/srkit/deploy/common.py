@@ -81,7 +81,7 @@ def core_of(model: NetworkModel) -> CoreNet:
 
 
 def identity_convention(model: NetworkModel) -> InputConvention:
-    return InputConvention(model.convention.channels, 1.0, None)
+    return InputConvention(model.convention.channels, 1.0, None, model.convention.input_size)
 
 
 def wrap(model: NetworkModel, module: nn.Module, tag: str, **info: Any) -> NetworkModel:

@@ -99,6 +99,8 @@ class Upscaler:
     tile). ``overlap``: LR pixels of context around each tile (half of it is blended).
     ``backend``/``precision``: see ``srkit.deploy`` (``torch``/``fp32`` runs the model as is).
     ``ensemble``: x8 geometric self-ensemble. ``memory_budget``: bytes for one tile's work.
+    A model whose input convention has an ``input_size`` (aligned face crops) is never tiled,
+    and an image of another size is refused with a one-line error.
     """
 
     def __init__(
@@ -119,6 +121,13 @@ class Upscaler:
         base = load_model(model, scale)
         self.base_model = base
         self.scale = int(base.scale)
+        convention = getattr(base, "convention", None)
+        self.input_size: tuple[int, int] | None = getattr(convention, "input_size", None)
+        if ensemble and self.input_size is not None and len(set(self.input_size)) > 1:
+            raise ValueError(
+                f"{base.name}: the self-ensemble transposes its input, and this model takes only "
+                f"{self.input_size[1]}x{self.input_size[0]} images"
+            )
         self.backend = backend
         self.precision = precision
         if backend != "torch" or precision != "fp32":
@@ -148,9 +157,18 @@ class Upscaler:
             self._bytes_per_pixel = activation_bytes_per_pixel(net, channels, self.scale)
         return self._bytes_per_pixel
 
+    def check_size(self, height: int, width: int) -> None:
+        """Refuse an image that a fixed-input-size model (an aligned face crop) cannot take."""
+        if self.input_size is not None and (height, width) != tuple(self.input_size):
+            h, w = self.input_size
+            raise ValueError(
+                f"{self.name} takes only images of exactly {w}x{h} pixels (such as an aligned "
+                f"face crop from `srkit faces align`); this one is {width}x{height}"
+            )
+
     def tile_size(self, height: int, width: int, channels: int = 3) -> int:
         """The tile core size used for an ``height`` x ``width`` image."""
-        if self.tile == 0:
+        if self.tile == 0 or self.input_size is not None:  # fixed-size networks see it whole
             return max(height, width)
         if self.tile is not None:
             return self.tile
@@ -165,6 +183,7 @@ class Upscaler:
         )
 
     def plan(self, height: int, width: int, channels: int = 3) -> TilePlan:
+        self.check_size(height, width)
         tile = self.tile_size(height, width, channels)
         return plan_tiles(height, width, self.scale, tile, self.overlap, self.blend)
 

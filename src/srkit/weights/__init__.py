@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from srkit.weights.errors import WeightsError
 from srkit.weights.loader import load, load_network
-from srkit.weights.native import read_manifest, save_model
+from srkit.weights.native import PURPOSES, read_manifest, save_model
 
-__all__ = ["WeightsError", "load", "load_network", "read_manifest", "save_model"]
+__all__ = ["PURPOSES", "WeightsError", "load", "load_network", "read_manifest", "save_model"]

@@ -92,6 +92,7 @@ def load_network(
     what += f", {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ")"
     load_exact(net, det.state, what)
     info = {"source": str(path), "arch": det.arch, "options": options, "scale": s}
+    info["purpose"] = "general"  # the authors' SR checkpoints srkit reads
     return net, s, det.convention, info
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from srkit.archs.common import Y01
+from srkit.archs.detection import Detected
 from srkit.weights.errors import WeightsError
-from srkit.weights.foreign import Detected
 
 
 def _layers(net) -> dict[str, object]:

@@ -3,12 +3,16 @@
 The manifest records everything needed to rebuild and trust the model::
 
     {"format": "srkit-weights", "version": 1, "name": ..., "arch": "imdn",
-     "options": {...}, "scale": 4, "params": 715176,
+     "options": {...}, "scale": 4, "purpose": "general", "params": 715176,
      "input_convention": {"channels": "rgb", "value_range": 1.0, "mean": null},
      "training_recipe": {...}, "scores": {...},
      "weights": "NAME.safetensors", "sha256": "<hex of the .safetensors file>"}
 
 ``build(arch, scale=scale, **options)`` recreates the network and the tensors load exactly.
+``scale`` is 1 or more (1: same-size models, such as style transfer). ``purpose`` is one of
+:data:`PURPOSES` (a manifest without it is ``general``). ``input_convention.input_size``
+(``[height, width]``, written only when set) marks a network that takes inputs of exactly that
+size, such as aligned face crops; ``srkit upscale`` refuses other sizes and never tiles them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,16 @@ from srkit.weights.fit import load_exact
 
 FORMAT = "srkit-weights"
 VERSION = 1
+PURPOSES = ("general", "perceptual", "face", "blind", "style")
+"""What a model is for: fidelity SR (PSNR), perceptual/GAN SR, face SR, blind (real-world
+degradation) SR, style transfer."""
+DEFAULT_PURPOSE = "general"
+
+
+def check_purpose(purpose: str, where: str = "purpose") -> str:
+    if purpose not in PURPOSES:
+        raise WeightsError(f"{where}: unknown purpose {purpose!r}; one of {', '.join(PURPOSES)}")
+    return purpose
 
 
 def sha256_file(path: Path) -> str:
@@ -55,14 +69,17 @@ def save_model(
     training_recipe: dict[str, Any] | None = None,
     scores: dict[str, Any] | None = None,
     name: str | None = None,
+    purpose: str = DEFAULT_PURPOSE,
 ) -> Path:
     """Write ``net`` as ``path.safetensors`` + ``path.json``; returns the manifest path.
 
     ``options`` are the ``build`` options the net was made with (beyond the spec's defaults);
-    ``convention`` defaults to the arch's own.
+    ``convention`` defaults to the arch's own (give one with ``input_size`` for a fixed-size
+    network); ``purpose`` is one of :data:`PURPOSES`.
     """
     from safetensors.torch import save_file  # the optional `weights` extra
 
+    check_purpose(purpose, "save_model")
     spec = get_spec(arch)
     opts = spec.options(**(options or {}))
     reference = build(spec.name, scale=scale, **opts)
@@ -88,6 +105,7 @@ def save_model(
         "arch": spec.name,
         "options": opts,
         "scale": scale,
+        "purpose": purpose,
         "params": count_params(net),
         "input_convention": (convention or spec.convention).to_dict(),
         "training_recipe": training_recipe or {},
@@ -110,7 +128,21 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     missing = [k for k in ("arch", "options", "scale", "weights", "sha256") if k not in manifest]
     if missing:
         raise WeightsError(f"{mpath}: manifest lacks {', '.join(missing)}")
+    manifest.setdefault("purpose", DEFAULT_PURPOSE)  # manifests from before purposes
+    check_purpose(manifest["purpose"], str(mpath))
+    scale = manifest["scale"]
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise WeightsError(f"{mpath}: scale must be an integer >= 1, got {scale!r}")
+    try:
+        manifest_convention(manifest)
+    except (ValueError, TypeError) as err:
+        raise WeightsError(f"{mpath}: bad input_convention ({err})") from None
     return manifest
+
+
+def manifest_convention(manifest: dict[str, Any]) -> InputConvention:
+    """The manifest's input convention (channels, range, mean, fixed input size)."""
+    return InputConvention.from_dict(manifest.get("input_convention") or {})
 
 
 def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
@@ -137,8 +169,7 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
     net = build(arch, scale=file_scale, **options)
     state = load_file(str(weights))
     load_exact(net, state, f"{mpath} ({arch} x{file_scale})")
-    convention = InputConvention.from_dict(manifest.get("input_convention", {}))
-    return net, file_scale, convention, manifest
+    return net, file_scale, manifest_convention(manifest), manifest
 
 
 def as_tensor_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
