@@ -17,7 +17,7 @@ from torch import nn
 
 from srkit.archs import build, get_spec
 from srkit.common.machine import cpu_name
-from srkit.train.trainer import network_channels
+from srkit.train.tasks.supervised import network_channels
 
 
 def iterations_per_second(
