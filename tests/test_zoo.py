@@ -137,11 +137,23 @@ def test_models_command_json_schema(fake_zoo: Path, tmp_path: Path) -> None:
     assert listed[1] == {
         "name": "tiny_x4", "arch": "espcn", "scale": 4, "purpose": "general",
         "input_size": None, "params": listed[1]["params"], "default": True,
-        "set5_psnr": 24.0, "set5_ssim": 0.5,
+        "set5_psnr": 24.0, "set5_ssim": 0.5, "recipe": None,
     }  # fmt: skip
     assert all(isinstance(m["params"], int) and m["params"] > 0 for m in listed)
     table = CliRunner().invoke(app, ["models"])
     assert table.exit_code == 0 and "tiny_x4" in table.output and "24.000" in table.output
+
+
+def test_every_shipped_model_names_its_recipe() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    for model in SHIPPED:
+        assert model.recipe == f"recipes/{model.name}.yaml" and (repo / model.recipe).is_file()
+        record = model.manifest["training_recipe"]["recipe"]
+        assert record["path"] == model.recipe and record["model"] == model.name
+        assert (
+            record["stages"][-1].split(":")[1]
+            == model.manifest["training_recipe"]["stages"][-1]["name"]
+        )
 
 
 def test_every_shipped_manifest_states_its_purpose() -> None:

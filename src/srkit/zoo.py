@@ -46,6 +46,7 @@ class ShippedModel:
     set5_ssim_legacy: float | None
     path: Path  # the manifest
     manifest: dict[str, Any]
+    recipe: str | None = None  # recipes/<name>.yaml: the stages that make the weights
 
     @property
     def family(self) -> str:
@@ -74,6 +75,7 @@ class ShippedModel:
             "default": self.default,
             "set5_psnr": self.set5_psnr,
             "set5_ssim": self.set5_ssim,
+            "recipe": self.recipe,
         }
 
 
@@ -111,6 +113,7 @@ def shipped_models() -> tuple[ShippedModel, ...]:
                 set5_ssim_legacy=legacy.get("ssim"),
                 path=path,
                 manifest=manifest,
+                recipe=entry.get("recipe"),
             )
         )
     check_defaults(models)
