@@ -159,7 +159,12 @@ def load_recipe(
         entry = dict(entry)
         has_init = "init" in entry
         init_raw = entry.pop("init", None)
+        previous_task = current.get("task", "supervised")
         current = _merge(current, entry)
+        if current.get("task", "supervised") != previous_task:
+            # a stage of another task (a GAN stage after a supervised warm start) does not
+            # inherit the previous task's own section
+            current.pop(previous_task, None)
         raw = copy.deepcopy(current)
         for assignment in overrides or []:
             set_by_path(raw, assignment)

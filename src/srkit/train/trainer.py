@@ -164,6 +164,14 @@ class Trainer:
 
     @staticmethod
     def _restore(task: Task, emas: dict[str, Ema], state: dict[str, Any]) -> None:
+        if "networks" not in state:
+            raise ValueError(
+                "the checkpoint was written by an older srkit, before training tasks; "
+                "start this stage afresh (remove last.ckpt) or from its exported weights (init)"
+            )
+        missing = sorted(set(task.networks) - set(state["networks"]))
+        if missing:
+            raise ValueError(f"the checkpoint has no state for network(s) {', '.join(missing)}")
         for name, net in task.networks.items():
             net.load_state_dict(state["networks"][name])
         for name, opt in task.optimizers.items():
