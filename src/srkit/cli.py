@@ -245,7 +245,7 @@ def train(
                 overrides=overrides, echo=out.print,
             )  # fmt: skip
             model = runner.run(config, only_stage=stage)
-        except (ConfigError, ValueError) as error:
+        except (ConfigError, ValueError, OSError) as error:
             _fail(f"{config}: {error}")
         out.print(f"model: {model}")
         return
@@ -260,7 +260,10 @@ def train(
     except (ConfigError, ValueError) as error:
         _fail(f"{config}: {error}")
     out_dir = out_dir or Path("runs") / experiment.name
-    result = run_training(experiment, out_dir, resume=resume, checkpoint_every=checkpoint_every)
+    try:
+        result = run_training(experiment, out_dir, resume=resume, checkpoint_every=checkpoint_every)
+    except (ConfigError, ValueError, OSError) as error:  # bad data, a checkpoint that does not fit
+        _fail(f"{config}: {error}")
     if result.validation:
         last = result.validation[-1]["val"]
         summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in last.items() if "psnr" in v)
