@@ -80,6 +80,19 @@ def open_dataset(source: ImageSource | str | Path, lr: str | Path | None = None)
     return open_source(source)
 
 
+def pair_scale(source: ImageSource) -> int:
+    """The scale of a paired source, from its first pair (HR size // LR size, both axes)."""
+    name = source.names[0]
+    hr, lr = source.read(name), source.read_lr(name)
+    scales = {hr.height // lr.height, hr.width // lr.width}
+    if len(scales) != 1 or min(scales) < 1:
+        raise ValueError(
+            f"{source.label(name)}: HR {hr.width}x{hr.height} and LR {lr.width}x{lr.height} "
+            "give no single scale: pass --scale"
+        )
+    return scales.pop()
+
+
 def evaluate_models(
     models: dict[int, SRModel],
     source: ImageSource | str | Path,
