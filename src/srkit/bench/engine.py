@@ -477,8 +477,8 @@ class Evaluation:
 
     def _cache_path(self, source: Any) -> Path | None:
         step = self.pair_step.fingerprint()
-        if self.cache_root is None or step is None:
-            return None
+        if self.cache_root is None or step is None or _paired(source):
+            return None  # the cache holds HR samples only
         identity = getattr(source, "fingerprint", None)
         if identity is None:
             return None  # a source that cannot say when it changed is not cached

@@ -13,6 +13,7 @@ A :class:`PairedSource` pairs HR images with stored LR images by file stem (a fo
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import threading
@@ -148,6 +149,11 @@ class ImageSource(ABC):
         """Whether evaluation takes the stored LR instead of degrading the HR (PairedSource)."""
         return False
 
+    @property
+    def fingerprint(self) -> str | None:
+        """A string that changes when the images may have (cache keys); None when unknown."""
+        return None
+
     def read_lr(self, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
         """The stored LR image paired with ``name`` (only when ``has_lr``)."""
         raise SourceError(f"{self.origin} has no stored LR images")
@@ -185,6 +191,17 @@ class FileSource(ImageSource):
     def label(self, name: str) -> str:
         return str(self.path(name))
 
+    @property
+    def fingerprint(self) -> str | None:
+        digest = hashlib.sha256()
+        try:
+            for name in self._names:
+                path = self._files[name]
+                digest.update(f"{name}\0{_file_identity(path)}\n".encode())
+        except OSError:
+            return None
+        return digest.hexdigest()
+
     def read(self, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
         return read_image(self.path(name), max_pixels=max_pixels)
 
@@ -196,6 +213,11 @@ class FileSource(ImageSource):
             raise ImageReadError(str(path), "file not found") from None
         except OSError as error:
             raise ImageReadError(str(path), "cannot open file", str(error)) from error
+
+
+def _file_identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _folder_name(path: Path) -> str:
@@ -327,6 +349,13 @@ class ZipSource(ImageSource):
         except SourceError:
             self.close()
             raise
+
+    @property
+    def fingerprint(self) -> str | None:
+        try:
+            return _file_identity(self.path)
+        except OSError:
+            return None
 
     def _archive(self) -> zipfile.ZipFile:
         if self._zip is None or self._pid != os.getpid():
@@ -481,6 +510,13 @@ class HDF5Source(ImageSource):
             self.close()
             raise
 
+    @property
+    def fingerprint(self) -> str | None:
+        try:
+            return _file_identity(self.path)
+        except OSError:
+            return None
+
     def _handle(self) -> Any:
         if self._file is None or self._pid != os.getpid():
             try:
@@ -577,6 +613,11 @@ class PairedSource(ImageSource):
     @property
     def has_lr(self) -> bool:
         return True
+
+    @property
+    def fingerprint(self) -> str | None:
+        hr, lr = self.hr_source.fingerprint, self.lr_source.fingerprint
+        return None if hr is None or lr is None else f"{hr}|{lr}"
 
     def lr_name(self, name: str) -> str:
         """The LR image paired with HR ``name``."""
