@@ -2,7 +2,8 @@
 
 ``srkit bench``, ``srkit faces eval`` and training validation all run :class:`Evaluation`. It
 scores every model on every image of a source under every degradation and keeps one record per
-image (:class:`Result`). What differs between those commands is plugged in:
+image (:class:`~srkit.bench.records.Result`). What differs between those commands is plugged in
+(the interface: :mod:`srkit.bench.plugins`):
 
 * a :class:`PairStep` turns images of the source into the :class:`Sample` objects that are
   scored: the HR, the stored LR of a paired source, and extras for the other plugins.
@@ -35,26 +36,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from srkit.bench.protocol import matlab_bicubic_lr, super_resolve_uint8
-from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
+from srkit.bench.plugins import (
+    BICUBIC,
+    DegradationStep,
+    Metric,
+    PairStep,
+    PsnrSsim,
+    ReadImages,
+    Sample,
+    SkipImage,
+    as_degradation_step,
+)
+from srkit.bench.protocol import super_resolve_uint8
+from srkit.bench.records import CACHE_VERSION, Prepared, Result, load_prepared, save_prepared
+from srkit.image.io import ImageReadError
 from srkit.image.resize import quantize_uint8
-from srkit.metrics.sr import check_convention, mod_crop, psnr_ssim
+from srkit.metrics.sr import mod_crop
 from srkit.models import SRModel
 
 __all__ = [
@@ -72,294 +82,7 @@ __all__ = [
     "as_degradation_step",
 ]
 
-CACHE_VERSION = 1
 T = TypeVar("T")
-
-
-# ----------------------------------------------------------------------------- samples
-
-
-@dataclass
-class Sample:
-    """One image as scored: HR uint8 ``(3, H, W)``, a paired source's LR, plugin extras.
-
-    ``index`` is the sample's position among the source's usable images (it seeds per-image
-    random degradations, so the LR does not depend on batching or on the number of workers).
-    """
-
-    name: str
-    hr: torch.Tensor
-    lr: torch.Tensor | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    index: int = -1
-
-
-class SkipImage(Exception):  # noqa: N818 - a signal, not an error of the run
-    """Raised (or returned) by a pair step for an image it cannot use: listed, not scored."""
-
-
-def to_chw(image: LoadedImage | np.ndarray) -> torch.Tensor:
-    """A decoded image (or a uint8 ``(H, W, 3)`` array) -> uint8 tensor ``(3, H, W)``."""
-    rgb = image.to_rgb8() if isinstance(image, LoadedImage) else image
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
-
-
-class PairStep:
-    """Turns images of a source into samples (HR, optional stored LR, extras).
-
-    ``chunk`` images are prepared by one task. A step whose :meth:`fingerprint` is a string is
-    model-independent and cacheable: it must produce samples of one size.
-    """
-
-    chunk: int = 1
-
-    def fingerprint(self) -> str | None:
-        return None
-
-    def prepare(self, source: Any, names: Sequence[str]) -> list[Sample | Exception]:
-        """One sample, or the exception that made it unusable, per name (in order).
-
-        ``ImageReadError`` stops the run unless ``skip_bad``; ``SkipImage`` always skips.
-        """
-        raise NotImplementedError
-
-
-class ReadImages(PairStep):
-    """The image as HR; the stored LR too when the source is paired (``source.paired``)."""
-
-    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-        self.max_pixels = max_pixels
-
-    def prepare(self, source: Any, names: Sequence[str]) -> list[Sample | Exception]:
-        paired = getattr(source, "paired", False)
-        out: list[Sample | Exception] = []
-        for name in names:
-            try:
-                hr = to_chw(source.read(name, max_pixels=self.max_pixels))
-                lr = to_chw(source.read_lr(name, max_pixels=self.max_pixels)) if paired else None
-            except ImageReadError as error:
-                out.append(error)
-                continue
-            out.append(Sample(name, hr, lr))
-        return out
-
-
-# ----------------------------------------------------------------------------- degradations
-
-
-@dataclass(frozen=True)
-class DegradationStep:
-    """Makes the uint8 LR batch: ``make(hr, scale, first_index)`` on a uint8 HR ``(N, 3, H, W)``.
-
-    ``first_index`` is the :attr:`Sample.index` of the batch's first sample. ``name`` labels the
-    results (``Set5+jpeg``); ``None`` is the protocol's default and keeps the source's name.
-    """
-
-    make: Callable[[torch.Tensor, int, int], torch.Tensor]
-    name: str | None = None
-
-
-BICUBIC = DegradationStep(lambda hr, scale, _first: matlab_bicubic_lr(hr, scale))
-
-
-def as_degradation_step(
-    degradation: DegradationStep | Callable[[torch.Tensor, int], torch.Tensor] | None,
-) -> DegradationStep:
-    """A step as is; ``None`` or MATLAB bicubic as :data:`BICUBIC`; ``fn(hr, scale)`` wrapped."""
-    if degradation is None or degradation is matlab_bicubic_lr:
-        return BICUBIC
-    if isinstance(degradation, DegradationStep):
-        return degradation
-    return DegradationStep(lambda hr, scale, _first: degradation(hr, scale), None)
-
-
-# ----------------------------------------------------------------------------- metrics
-
-
-class Metric:
-    """Scores SR against HR, batch by batch.
-
-    * :meth:`score` returns per-image arrays: 1-D arrays named in ``columns`` are the figures
-      (CSV columns, averaged per dataset); other arrays (e.g. embeddings ``(N, D)``) are kept
-      in :attr:`Result.kept` for :meth:`summarize`;
-    * :meth:`reference` computes model-independent per-sample arrays once per source (stored in
-      :attr:`Sample.extras` and cached with the samples); :meth:`fingerprint` names them;
-    * :meth:`summarize` turns a finished :class:`Result` into dataset-level figures.
-    """
-
-    columns: tuple[str, ...] = ()
-
-    def fingerprint(self) -> str | None:
-        return None
-
-    def reference(self, hr: torch.Tensor, samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-        return {}
-
-    def score(
-        self, sr: torch.Tensor, hr: torch.Tensor, samples: Sequence[Sample], scale: int
-    ) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-    def summarize(self, result: Result) -> dict[str, Any]:
-        return {}
-
-
-class PsnrSsim(Metric):
-    """PSNR (dB) and SSIM on Y (or RGB) with ``border`` pixels removed (default: the scale)."""
-
-    columns = ("psnr", "ssim")
-
-    def __init__(self, convention: str = "modern", channel: str = "y", border: int | None = None):
-        self.convention = check_convention(convention)
-        self.channel = channel
-        self.border = border
-
-    def score(self, sr, hr, samples, scale):
-        border = scale if self.border is None else self.border
-        psnr, ssim = psnr_ssim(
-            sr, hr, border=border, convention=self.convention, channel=self.channel
-        )
-        return {"psnr": psnr.numpy(), "ssim": ssim.numpy()}
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass
-class Result:
-    """The records of one model at one scale on one source under one degradation."""
-
-    model: str
-    scale: int
-    source: str
-    degradation: str | None
-    names: list[str] = field(default_factory=list)
-    heights: list[int] = field(default_factory=list)
-    widths: list[int] = field(default_factory=list)
-    columns: dict[str, list[float]] = field(default_factory=dict)
-    kept: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    busy: float = 0.0
-
-    @property
-    def dataset(self) -> str:
-        """``Set5``, or ``Set5+jpeg`` under a named degradation."""
-        return self.source if self.degradation is None else f"{self.source}+{self.degradation}"
-
-    @property
-    def n(self) -> int:
-        return len(self.names)
-
-    def values(self, column: str) -> np.ndarray:
-        """One figure per image, in source order (float64)."""
-        return np.asarray(self.columns[column], dtype=np.float64)
-
-    def kept_array(self, key: str) -> np.ndarray:
-        """A kept per-image array, stacked ``(N, ...)``."""
-        return np.concatenate(self.kept[key]) if self.kept.get(key) else np.zeros((0,))
-
-    def records(self) -> Iterator[dict[str, Any]]:
-        """One dict per image: ``image``, ``height``, ``width`` and each figure."""
-        for i, name in enumerate(self.names):
-            row = {"image": name, "height": self.heights[i], "width": self.widths[i]}
-            row.update({key: values[i] for key, values in self.columns.items()})
-            yield row
-
-
-# ----------------------------------------------------------------------------- prepared samples
-
-
-class Prepared:
-    """The usable samples of a source (kept in memory or memory-mapped from the cache)."""
-
-    def __init__(
-        self,
-        source: str,
-        samples: list[Sample] | None = None,
-        skipped: dict[str, str] | None = None,
-        *,
-        arrays: dict[str, np.ndarray] | None = None,
-        names: list[str] | None = None,
-        path: Path | None = None,
-    ) -> None:
-        self.source = source
-        self._samples = samples
-        self._arrays = arrays  # from the cache: "hr" (N, 3, H, W) and one array per extra
-        self.names = [s.name for s in samples] if samples is not None else list(names or [])
-        self.skipped = dict(skipped or {})
-        self.path = path
-        self.from_cache = arrays is not None
-        self.paired = False
-        self.seconds = 0.0
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def index(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.names)}
-
-    def __iter__(self) -> Iterator[Sample]:
-        if self._samples is not None:
-            yield from self._samples
-            return
-        arrays = self._arrays or {}
-        extras = [k for k in arrays if k != "hr"]
-        for i, name in enumerate(self.names):
-            hr = torch.from_numpy(np.array(arrays["hr"][i]))
-            yield Sample(name, hr, None, {k: arrays[k][i] for k in extras}, i)
-
-    def hr(self) -> np.ndarray:
-        """All HR images stacked ``(N, 3, H, W)`` uint8 (one size)."""
-        if self._arrays is not None:
-            return self._arrays["hr"]
-        return np.stack([s.hr.numpy() for s in self._samples or []])
-
-    def extra(self, key: str) -> np.ndarray:
-        """One extra of every sample, stacked ``(N, ...)``."""
-        if self._arrays is not None:
-            return self._arrays[key]
-        return np.stack([np.asarray(s.extras[key]) for s in self._samples or []])
-
-    def extra_keys(self) -> list[str]:
-        if self._arrays is not None:
-            return [k for k in self._arrays if k != "hr"]
-        return list(self._samples[0].extras) if self._samples else []
-
-
-def _save_prepared(prepared: Prepared, path: Path, meta: dict) -> None:
-    """Write the cache folder atomically (a concurrent writer's folder is as good as ours)."""
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    keys = prepared.extra_keys()
-    np.save(tmp / "hr.npy", prepared.hr())
-    for key in keys:
-        np.save(tmp / f"{key}.npy", prepared.extra(key))
-    meta = dict(
-        meta, version=CACHE_VERSION, names=prepared.names, skipped=prepared.skipped, extras=keys
-    )
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
-    try:
-        tmp.rename(path)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load_prepared(path: Path, source: str) -> Prepared:
-    meta = json.loads((path / "meta.json").read_text())
-    if meta.get("version") != CACHE_VERSION:
-        raise ValueError(f"cache version {meta.get('version')}, expected {CACHE_VERSION}")
-    arrays = {"hr": np.load(path / "hr.npy", mmap_mode="r")}
-    for key in meta["extras"]:
-        arrays[key] = np.load(path / f"{key}.npy")
-    names = meta["names"]
-    if any(len(a) != len(names) for a in arrays.values()):
-        raise ValueError("arrays and names differ in length")
-    return Prepared(source, None, meta["skipped"], arrays=arrays, names=names, path=path)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -447,7 +170,7 @@ class Evaluation:
         path = self._cache_path(source)
         if path is not None and (path / "meta.json").is_file():
             try:
-                prepared = _load_prepared(path, source.name)
+                prepared = load_prepared(path, source.name)
             except (OSError, ValueError, KeyError) as error:  # damaged: recompute it
                 warnings.warn(f"ignoring damaged cache {path}: {error}", stacklevel=2)
             else:
@@ -461,7 +184,7 @@ class Evaluation:
         prepared = Prepared(source.name, samples, skipped)
         prepared.paired = _paired(source)
         if path is not None:
-            _save_prepared(prepared, path, {"source": source.name})
+            save_prepared(prepared, path, {"source": source.name})
             prepared.path = path
         prepared.seconds = time.perf_counter() - start
         return prepared

@@ -8,14 +8,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from srkit.bench.engine import (
     BICUBIC,
     DegradationStep,
     Evaluation,
+    Prepared,
     PsnrSsim,
     ReadImages,
     Result,
+    Sample,
     as_degradation_step,
 )
 from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr
@@ -136,6 +139,28 @@ def evaluate_models(
     finally:
         if own:
             source.close()
+
+
+def score_image(
+    model: SRModel,
+    hr: torch.Tensor,
+    scale: int,
+    *,
+    name: str = "",
+    convention: str = "modern",
+    channel: str = "y",
+    border: int | None = None,
+    degradation: Degradation | DegradationStep = matlab_bicubic_lr,
+) -> ImageScore:
+    """HR uint8 ``(1, 3, H, W)`` -> PSNR/SSIM of ``model``'s reconstruction from its LR."""
+    evaluation = Evaluation(
+        [(scale, model)],
+        metrics=[PsnrSsim(convention, channel, border)],
+        degradations=[as_degradation_step(degradation)],
+        workers=1,
+    )
+    (result,) = evaluation.score(Prepared("image", [Sample(name, hr[0], index=0)]))
+    return DatasetResult.from_result(result).per_image[0]
 
 
 def evaluate_model(
