@@ -15,7 +15,8 @@ from srkit.bench import evaluate_model, run_benchmark
 from srkit.bench.protocol import matlab_bicubic_lr
 from srkit.cli import _expand_variadic, app
 from srkit.data.builtin import bundled_set5
-from srkit.data.sources import PairedSource, SourceError, open_pairs, open_source
+from srkit.data.pairs import PairedSource, open_dataset, open_pairs
+from srkit.data.sources import SourceError, open_source
 from srkit.metrics.sr import mod_crop
 from srkit.models import resolve_model
 
@@ -68,22 +69,24 @@ def test_pair_folder_scores_like_the_bicubic_degradation(pairs):
 
 
 def test_paired_source_matches_stems_and_names_the_unmatched(pairs):
-    source = open_source(pairs)
+    source = open_dataset(pairs)
     assert isinstance(source, PairedSource) and source.paired and source.has_lr
     assert source.names == ["im0.png", "im1.png", "im2.png"]
     assert source.lr_name("im1.png") == "im1.bmp"
     assert source.read_lr("im2.png").width == 16
-    assert not open_source(pairs / "HR").paired
+    assert not open_dataset(pairs / "HR").paired
+    with pytest.raises(SourceError, match="no images"):  # open_source does not pair
+        open_source(pairs)
     (pairs / "LR" / "extra.png").write_bytes((pairs / "LR" / "im0.png").read_bytes())
     with pytest.raises(SourceError, match=r"no HR image with the stem of extra\.png"):
-        open_source(pairs)
+        open_dataset(pairs)
     (pairs / "LR" / "extra.png").unlink()
     (pairs / "LR" / "im1.bmp").unlink()
     with pytest.raises(SourceError, match=r"no LR image with the stem of im1\.png"):
         open_pairs(pairs / "HR", pairs / "LR")
     (pairs / "LR" / "im0.jpg").write_bytes((pairs / "LR" / "im2.jpg").read_bytes())
     with pytest.raises(SourceError, match="same stem"):
-        open_source(pairs)
+        open_dataset(pairs)
 
 
 def test_size_mismatch_is_an_error_unless_pair_crop(tmp_path):

@@ -218,7 +218,8 @@ def bench(
 
 def _paired_scale(datasets: list[str], lr: Path | None) -> list[int] | None:
     """The scale of paired data given without --scale (None: not paired, use the default)."""
-    from srkit.bench.runner import open_dataset, pair_scale
+    from srkit.bench.runner import pair_scale
+    from srkit.data.pairs import open_dataset
 
     found: set[int] = set()
     for spec in datasets:

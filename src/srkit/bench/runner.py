@@ -22,7 +22,8 @@ from srkit.bench.engine import (
     as_degradation_step,
 )
 from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr
-from srkit.data.sources import ImageSource, open_pairs, open_source
+from srkit.data.pairs import open_dataset
+from srkit.data.sources import ImageSource
 from srkit.image.io import DEFAULT_MAX_PIXELS
 from srkit.metrics.sr import check_convention
 from srkit.models import SRModel, resolve_model
@@ -74,13 +75,6 @@ class DatasetResult:
 
 
 ProgressCallback = Callable[[int], None]
-
-
-def open_dataset(source: ImageSource | str | Path, lr: str | Path | None = None) -> ImageSource:
-    """A dataset spec (see :func:`~srkit.data.sources.open_source`), or HR + LR folders paired."""
-    if lr is not None:
-        return open_pairs(source, lr)
-    return open_source(source)
 
 
 def pair_scale(source: ImageSource) -> int:
