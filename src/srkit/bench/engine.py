@@ -366,10 +366,14 @@ class Evaluation:
         """The worker threads, each running torch with one intra-op thread."""
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # before the threads start: they take the setting then
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="srkit-eval")
         try:
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="srkit-eval") as pool:
-                yield pool
+            yield pool
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # an error stops the run: drop the queued work
+            raise
         finally:
+            pool.shutdown()
             torch.set_num_threads(previous)
 
 
