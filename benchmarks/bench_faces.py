@@ -69,7 +69,7 @@ def main() -> None:
     import torch
 
     from srkit.faces.embed import get_embedder
-    from srkit.faces.evaluate import evaluate_model, lfw_faceset, prepare, verify
+    from srkit.faces.evaluate import face_evaluation, lfw_faceset, verify
     from srkit.faces.lfw import default_lfw_zip
     from srkit.models import resolve_model
 
@@ -81,34 +81,42 @@ def main() -> None:
     emb = get_embedder()
     rows = []
 
+    def evaluation(scale: int):
+        models = [(scale, resolve_model(args.model, scale))]
+        return face_evaluation(models, emb, faceset, workers=args.workers)
+
+    def scored(prep, ev):
+        (result,) = ev.score(prep)
+        return result.summary["verif_acc_06"], result.summary["verif_acc_best"], result
+
     t0, c0, l0 = time.perf_counter(), _cpu_seconds(), _load()
-    prep = prepare(faceset, emb, workers=args.workers, embedder_factory=get_embedder)
+    first = evaluation(args.scales[0])
+    prep = first.prepare(faceset)
     cold_prepare = time.perf_counter() - t0
     cold = not prep.from_cache  # --cache pointing at a warm cache: warm rows only
-    hr_at, hr_best, _ = verify(prep, faceset.pairs, None, emb)
+    hr_emb = prep.extra("hr_embedding")
+    hr_at, hr_best, _ = verify(prep.index(), hr_emb, hr_emb, faceset.pairs, emb)
 
     for i, scale in enumerate(args.scales):
-        model = resolve_model(args.model, scale)
         if i == 0 and cold:
-            scores = evaluate_model(prep, model, scale, emb, workers=args.workers)
-            at, best, _ = verify(prep, faceset.pairs, scores.sr_embeddings, emb)
+            at, best, result = scored(prep, first)
             wall, cpu_s = time.perf_counter() - t0, _cpu_seconds() - c0
-            rows.append(("cold", scale, wall, cpu_s, max(l0, _load()), at, best, scores))
+            rows.append(("cold", scale, wall, cpu_s, max(l0, _load()), at, best, result))
         # warm: what a new process scoring a model pays: load the cache, score, verify
         t2, c2, l2 = time.perf_counter(), _cpu_seconds(), _load()
-        warm_prep = prepare(faceset, emb, workers=args.workers, embedder_factory=get_embedder)
+        ev = evaluation(scale)
+        warm_prep = ev.prepare(faceset)
         assert warm_prep.from_cache
-        scores = evaluate_model(warm_prep, model, scale, emb, workers=args.workers)
-        at, best, _ = verify(warm_prep, faceset.pairs, scores.sr_embeddings, emb)
+        at, best, result = scored(warm_prep, ev)
         wall, cpu_s = time.perf_counter() - t2, _cpu_seconds() - c2
-        rows.append(("warm", scale, wall, cpu_s, max(l2, _load()), at, best, scores))
+        rows.append(("warm", scale, wall, cpu_s, max(l2, _load()), at, best, result))
 
     from srkit.common.machine import cpu_name
 
     cpu = f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
     print(
         f"\nfaces eval benchmark: {faceset.name}, {len(faceset.pairs)} pairs, "
-        f"{len(prep.keys)} images, model {args.model}; {cpu}"
+        f"{len(prep)} images, model {args.model}; {cpu}"
     )
     if cold:
         print(f"HR stage (detect + landmarks + align + embed, cold): {cold_prepare:.1f} s")
@@ -122,11 +130,12 @@ def main() -> None:
         f"{'acc best':>8} {'id dist':>8} {'PSNR':>6}"
     )
     out = []
-    for kind, scale, sec, cpu_s, load, at, best, s in rows:
+    for kind, scale, sec, cpu_s, load, at, best, result in rows:
+        distance, psnr = result.values("id_distance").mean(), result.values("psnr").mean()
         print(
             f"{kind:<5} {scale:>5} {sec:>7.1f} {cpu_s:>7.1f} {load:>5.1f} {100 * at:>7.1f}% "
-            f"{100 * best:>7.1f}% {s.id_distance.mean():>8.4f} {s.psnr.mean():>6.2f}"
-            + _check(faceset.name, scale, at, best, float(s.id_distance.mean()))
+            f"{100 * best:>7.1f}% {distance:>8.4f} {psnr:>6.2f}"
+            + _check(faceset.name, scale, at, best, float(distance))
         )
         out.append(
             {
@@ -137,8 +146,8 @@ def main() -> None:
                 "load_average": round(load, 2),
                 "verif_acc_06": at,
                 "verif_acc_best": best,
-                "id_distance": float(s.id_distance.mean()),
-                "psnr": float(s.psnr.mean()),
+                "id_distance": float(distance),
+                "psnr": float(psnr),
             }
         )
     if args.json:

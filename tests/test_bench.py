@@ -178,8 +178,9 @@ def test_bench_with_a_degradation_file(tmp_path):
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    degraded = json.loads(json_path.read_text())["results"][0]["psnr"]
-    assert degraded < MODERN[2][0] - 1.0  # JPEG q10 LR inputs cost bicubic well over 1 dB
+    (record,) = json.loads(json_path.read_text())["results"]
+    assert record["dataset"] == "Set5+jpeg"  # labelled by its degradation file
+    assert record["psnr"] < MODERN[2][0] - 1.0  # JPEG q10 LR inputs cost bicubic well over 1 dB
     spec.write_text("steps:\n  - {type: sharpen}\n")
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 1 and "type" in failed.output

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import srkit.infer.compare as compare_module
 from srkit.archs import build, get_spec
 from srkit.archs.adapter import NetworkModel
-from srkit.bench import evaluate_model
-from srkit.bench.protocol import matlab_bicubic_lr, score_image, super_resolve_uint8
+from srkit.bench import evaluate_model, score_image
+from srkit.bench.protocol import matlab_bicubic_lr, super_resolve_uint8
 from srkit.cli import _expand_variadic, app
 from srkit.data.builtin import bundled_set5
 from srkit.image.io import read_rgb

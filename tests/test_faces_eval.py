@@ -106,20 +106,21 @@ def test_eval_end_to_end_and_cache(small_lfw, tmp_path, monkeypatch):
     assert x8["id_distance"] > row["id_distance"] and x8["psnr"] < row["psnr"]
     # the model-independent work is cached on disk and reused
     fs = lfw_faceset(LFW_ZIP, small_lfw)
-    p = prepare(fs, get_embedder(), workers=1, progress=False)
-    assert p.from_cache and p.hr.shape == (5, 128, 128, 3) and p.hr_embeddings.shape == (5, 128)
+    p = prepare(fs, get_embedder(), workers=1)
+    assert p.from_cache and p.hr().shape == (5, 3, 128, 128)
+    assert p.extra("hr_embedding").shape == (5, 128)
     assert len(list((tmp_path / "cache" / "faces").iterdir())) == 1
     # HR landmarks in the crop sit on the template
     from srkit.faces.align import TEMPLATES
 
-    err = np.abs(p.landmarks["dlib5"] - TEMPLATES["facesr128"].points).max()
+    err = np.abs(p.extra("landmarks_dlib5") - TEMPLATES["facesr128"].points).max()
     assert err < 6
     # a damaged cache is recomputed, with a warning
-    (p.path / "hr_embeddings.npy").unlink()
-    with pytest.warns(UserWarning, match="damaged face cache"):
-        again = prepare(fs, get_embedder(), workers=1, progress=False)
+    (p.path / "hr_embedding.npy").unlink()
+    with pytest.warns(UserWarning, match="damaged cache"):
+        again = prepare(fs, get_embedder(), workers=1)
     assert not again.from_cache
-    np.testing.assert_allclose(again.hr_embeddings, p.hr_embeddings, atol=1e-5)
+    np.testing.assert_allclose(again.extra("hr_embedding"), p.extra("hr_embedding"), atol=1e-5)
 
 
 def test_folder_eval_with_bad_and_faceless_images(tmp_path, monkeypatch):
@@ -150,9 +151,9 @@ def test_folder_eval_with_bad_and_faceless_images(tmp_path, monkeypatch):
     assert row["dataset"] == "faces+jpeg40"
     from srkit.faces.evaluate import folder_faceset, prepare
 
-    p = prepare(folder_faceset(folder), workers=1, progress=False)
-    assert set(p.failed) == {"broken.jpg", "wall.png"}
-    assert "no face found" in p.failed["wall.png"] and "broken.jpg" in p.failed["broken.jpg"]
+    p = prepare(folder_faceset(folder), workers=1)
+    assert set(p.skipped) == {"broken.jpg", "wall.png"}
+    assert "no face found" in p.skipped["wall.png"] and "broken.jpg" in p.skipped["broken.jpg"]
 
 
 def test_celeba_preprocessing():

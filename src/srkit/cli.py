@@ -62,7 +62,9 @@ def _fail(message: str, code: int = 1) -> None:
         "  srkit bench --model repan espcn official/IMDN_x4.pth --scale 4\n\n"
         "  srkit bench --model repan --scale 4 --ensemble   (the self-ensemble, as repan_x4+)\n\n"
         "  srkit bench --model bicubic --scale 4 --data ~/datasets/Set14 B100.zip "
-        "--convention legacy --csv set14.csv --json set14.json"
+        "--convention legacy --csv set14.csv --json set14.json\n\n"
+        "  srkit bench --model repan --scale 4 --data ~/datasets/RealSR   (holds LR/ and HR/)\n\n"
+        "  srkit bench --model repan --scale 4 --lr ~/x4/LR --data ~/x4/HR --pair-crop"
     )
 )
 def bench(
@@ -81,9 +83,25 @@ def bench(
     data: Annotated[
         list[str] | None,
         typer.Option(
-            help="Datasets: folders, globs, .zip, list files or HDF5 (default: bundled Set5)."
+            help="Datasets: folders, globs, .zip, list files or HDF5 (default: bundled Set5). "
+            "A folder holding LR/ and HR/ is LR/HR pairs, matched by file stem."
         ),
     ] = None,
+    lr: Annotated[
+        Path | None,
+        typer.Option(
+            help="LR images paired by file stem with the one --data (the HR): scored as given, "
+            "no degradation."
+        ),
+    ] = None,
+    pair_crop: Annotated[
+        bool,
+        typer.Option(
+            "--pair-crop",
+            help="Paired data: crop an HR larger than scale x LR at the top left (as BasicSR "
+            "evaluates RealSR-style sets) instead of failing.",
+        ),
+    ] = False,
     convention: Annotated[
         str,
         typer.Option(help="modern: Y in float (default); legacy: Y rounded to uint8."),
@@ -116,9 +134,9 @@ def bench(
 ) -> None:
     """Evaluate a model on datasets and scales, exactly as SR papers do.
 
-    LR inputs are MATLAB-bicubic downscales of the mod-cropped HR, rounded to uint8; SR outputs
-    are rounded to uint8; PSNR/SSIM are taken on the BT.601 Y channel with `scale` pixels of
-    border removed.
+    LR inputs are MATLAB-bicubic downscales of the mod-cropped HR, rounded to uint8 (paired
+    data: the stored LR, whose HR must be exactly `scale` times larger); SR outputs are rounded
+    to uint8; PSNR/SSIM are taken on the BT.601 Y channel with `scale` pixels of border removed.
     """
 
     from srkit.bench.report import results_table, write_csv, write_json
@@ -128,15 +146,25 @@ def bench(
     from srkit.image.io import ImageReadError
 
     datasets = data or [str(bundled_set5())]
-    options = {}
+    options: dict = {"lr": lr, "pair_crop": pair_crop}
+    if lr is not None and len(datasets) != 1:
+        _fail(f"--lr pairs with one --data (the HR images), got {len(datasets)}")
     if degradation is not None:
+        from srkit.bench.engine import DegradationStep
         from srkit.config import ConfigError
         from srkit.data.degrade import Degradation, bench_degradation
 
         try:
-            options["degradation"] = bench_degradation(Degradation.from_yaml(degradation))
+            pipeline = bench_degradation(Degradation.from_yaml(degradation))
         except ConfigError as error:
             _fail(f"{degradation}: {error}")
+        named = DegradationStep(lambda hr, s, _first: pipeline(hr, s), degradation.stem)
+        options["degradation"] = named
+    if scale is None:
+        try:
+            scale = _paired_scale(datasets, lr)
+        except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+            _fail(str(error))
     scales = sorted(set(scale or [2, 3, 4]))
     if any(s < 1 for s in scales):
         _fail(f"scales must be positive integers, got {scales}")
@@ -176,6 +204,21 @@ def bench(
     if json is not None:
         write_json(results, json)
         console.print(f"summary: {json}")
+
+
+def _paired_scale(datasets: list[str], lr: Path | None) -> list[int] | None:
+    """The scale of paired data given without --scale (None: not paired, use the default)."""
+    from srkit.bench.runner import pair_scale
+    from srkit.data.pairs import open_dataset
+
+    found: set[int] = set()
+    for spec in datasets:
+        with open_dataset(spec, lr) as source:
+            if source.paired:
+                found.add(pair_scale(source))
+    if len(found) > 1:
+        raise ValueError(f"paired datasets of different scales {sorted(found)}: give --scale")
+    return sorted(found) or None
 
 
 @app.command(

@@ -1,4 +1,4 @@
-"""One image through the SR evaluation protocol (see ``srkit.metrics`` for the conventions)."""
+"""The SR evaluation protocol's pieces: the standard LR, uint8 SR output, per-image scores."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import torch
 
 from srkit.image.resize import imresize, quantize_uint8
-from srkit.metrics.sr import check_convention, mod_crop, psnr_ssim
 from srkit.models import SRModel
 
 #: Makes the LR input from a mod-cropped uint8 HR ``(1, 3, H, W)``; returns uint8.
@@ -34,37 +33,3 @@ def super_resolve_uint8(model: SRModel, lr: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         out = model(lr.to(torch.float32) / 255.0)
     return quantize_uint8(out.to(torch.float64) * 255.0)
-
-
-def score_image(
-    model: SRModel,
-    hr: torch.Tensor,
-    scale: int,
-    *,
-    name: str = "",
-    convention: str = "modern",
-    channel: str = "y",
-    border: int | None = None,
-    degradation: Degradation = matlab_bicubic_lr,
-) -> ImageScore:
-    """HR uint8 ``(1, 3, H, W)`` -> PSNR/SSIM of ``model``'s reconstruction from its LR."""
-    check_convention(convention)
-    hr = mod_crop(hr, scale)
-    if min(hr.shape[-2:]) < scale * 4:
-        raise ValueError(f"{name}: image {tuple(hr.shape[-2:])} is too small for x{scale}")
-    lr = degradation(hr, scale)
-    sr = super_resolve_uint8(model, lr)
-    if sr.shape != hr.shape:
-        raise ValueError(
-            f"{name}: model {model.name} returned {tuple(sr.shape[-2:])} for an LR of "
-            f"{tuple(lr.shape[-2:])} at x{scale}; expected {tuple(hr.shape[-2:])}"
-        )
-    border = scale if border is None else border
-    psnr, ssim = psnr_ssim(sr, hr, border=border, convention=convention, channel=channel)
-    return ImageScore(
-        image=name,
-        psnr=psnr.item(),
-        ssim=ssim.item(),
-        height=int(hr.shape[-2]),
-        width=int(hr.shape[-1]),
-    )

@@ -1,25 +1,32 @@
-"""Evaluate SR models on datasets and scales: the engine behind ``srkit bench``."""
+"""``srkit bench`` results: the paper protocol on :class:`~srkit.bench.engine.Evaluation`."""
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr, score_image
-from srkit.data.prefetch import prefetched
-from srkit.data.sources import ImageSource, open_source
-from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
+from srkit.bench.engine import (
+    BICUBIC,
+    DegradationStep,
+    Evaluation,
+    Prepared,
+    PsnrSsim,
+    ReadImages,
+    Result,
+    Sample,
+    as_degradation_step,
+)
+from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr
+from srkit.data.pairs import open_dataset
+from srkit.data.sources import ImageSource
+from srkit.image.io import DEFAULT_MAX_PIXELS
 from srkit.metrics.sr import check_convention
 from srkit.models import SelfEnsemble, SRModel, resolve_model
-
-_PREFETCH = 3  # images decoded ahead of scoring
 
 
 @dataclass
@@ -36,6 +43,27 @@ class DatasetResult:
     skipped: list[str] = field(default_factory=list)
     per_image: list[ImageScore] = field(default_factory=list)
 
+    @classmethod
+    def from_result(cls, result: Result) -> DatasetResult:
+        psnr, ssim = result.values("psnr"), result.values("ssim")
+        rows = [
+            ImageScore(name, float(p), float(s), h, w)
+            for name, p, s, h, w in zip(
+                result.names, psnr, ssim, result.heights, result.widths, strict=True
+            )
+        ]
+        return cls(
+            model=result.model,
+            dataset=result.dataset,
+            scale=result.scale,
+            psnr=float(np.mean(psnr)) if rows else float("nan"),
+            ssim=float(np.mean(ssim)) if rows else float("nan"),
+            n=len(rows),
+            seconds=result.seconds,
+            skipped=list(result.skipped),
+            per_image=rows,
+        )
+
     def summary(self) -> dict:
         """The JSON record scripts rely on (no per-image rows)."""
         record = asdict(self)
@@ -49,24 +77,17 @@ class DatasetResult:
 ProgressCallback = Callable[[int], None]
 
 
-def to_batch(image: LoadedImage) -> torch.Tensor:
-    """A decoded image -> uint8 tensor ``(1, 3, H, W)``."""
-    rgb = image.to_rgb8()
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0)
-
-
-def _decoded(
-    source: ImageSource, max_pixels: int | None
-) -> Iterator[tuple[str, LoadedImage | ImageReadError]]:
-    """Yield (name, image or the error it raised), decoding ahead."""
-
-    def load(name: str) -> LoadedImage | ImageReadError:
-        try:
-            return source.read(name, max_pixels=max_pixels)
-        except ImageReadError as error:
-            return error
-
-    return prefetched(source.names, load, depth=_PREFETCH)
+def pair_scale(source: ImageSource) -> int:
+    """The scale of a paired source, from its first pair (HR size // LR size, both axes)."""
+    name = source.names[0]
+    hr, lr = source.read(name), source.read_lr(name)
+    scales = {hr.height // lr.height, hr.width // lr.width}
+    if len(scales) != 1 or min(scales) < 1:
+        raise ValueError(
+            f"{source.label(name)}: HR {hr.width}x{hr.height} and LR {lr.width}x{lr.height} "
+            "give no single scale: pass --scale"
+        )
+    return scales.pop()
 
 
 def evaluate_models(
@@ -77,91 +98,63 @@ def evaluate_models(
     channel: str = "y",
     border: int | None = None,
     skip_bad: bool = False,
-    degradation: Degradation = matlab_bicubic_lr,
+    degradation: Degradation | DegradationStep = matlab_bicubic_lr,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     on_image: ProgressCallback | None = None,
+    lr: str | Path | None = None,
+    pair_crop: bool = False,
+    workers: int | None = None,
 ) -> list[DatasetResult]:
     """Score one model per scale on every image of ``source`` (each image is decoded once).
 
     A bad image raises its ``ImageReadError`` unless ``skip_bad``, which lists it in ``skipped``.
     ``on_image(k)`` is called after each image with the number of (image, scale) steps done.
+    A paired source (a folder with ``LR/`` and ``HR/``, or ``lr=`` a folder of LR images) is
+    scored on its stored LR: no degradation; ``pair_crop`` crops a larger HR to ``scale`` x LR.
     """
     check_convention(convention)
-    if not isinstance(source, ImageSource):
-        source = open_source(source)
-    scores: dict[int, list[ImageScore]] = {scale: [] for scale in models}
-    busy: dict[int, float] = dict.fromkeys(models, 0.0)
-    skipped: list[str] = []
-
-    def score_all_scales(name: str, image: LoadedImage) -> list[tuple[int, ImageScore, float]]:
-        hr = to_batch(image)
-        out = []
-        for scale, model in models.items():
-            start = time.perf_counter()
-            score = score_image(
-                model,
-                hr,
-                scale,
-                name=name,
-                convention=convention,
-                channel=channel,
-                border=border,
-                degradation=degradation,
-            )
-            out.append((scale, score, time.perf_counter() - start))
-        return out
-
-    def collect(future: Future) -> None:
-        for scale, score, spent in future.result():
-            scores[scale].append(score)
-            busy[scale] += spent
-        if on_image is not None:
-            on_image(len(models))
-
-    # Images are scored in parallel, one intra-op thread each: on a small, shared CPU this beats
-    # OpenMP's barriers by a wide margin (and the results do not depend on the thread count).
-    workers = max(1, torch.get_num_threads())
-    previous_threads = torch.get_num_threads()
-    wall_start = time.perf_counter()
-    torch.set_num_threads(1)
+    own = not isinstance(source, ImageSource)
+    source = open_dataset(source, lr) if own or lr is not None else source
+    step = as_degradation_step(degradation)
+    if source.paired and step is not BICUBIC:
+        raise ValueError(f"{source.origin}: paired data has its own LR: no degradation applies")
+    evaluation = Evaluation(
+        list(models.items()),
+        metrics=[PsnrSsim(convention, channel, border)],
+        degradations=[step],
+        pair_step=ReadImages(max_pixels),
+        skip_bad=skip_bad,
+        pair_crop=pair_crop,
+        workers=workers,
+        on_scored=on_image,
+    )
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            in_flight: list[Future] = []
-            for name, image in _decoded(source, max_pixels):
-                if isinstance(image, ImageReadError):
-                    if not skip_bad:
-                        raise image
-                    skipped.append(name)
-                    if on_image is not None:
-                        on_image(len(models))
-                    continue
-                in_flight.append(pool.submit(score_all_scales, name, image))
-                while len(in_flight) > 2 * workers:
-                    collect(in_flight.pop(0))
-            for future in in_flight:
-                collect(future)
+        return [DatasetResult.from_result(r) for r in evaluation.run(source)]
     finally:
-        torch.set_num_threads(previous_threads)
-    wall = time.perf_counter() - wall_start
-    total_busy = sum(busy.values()) or 1.0
-    seconds = {scale: wall * busy[scale] / total_busy for scale in models}
-    results = []
-    for scale, model in models.items():
-        rows = scores[scale]
-        results.append(
-            DatasetResult(
-                model=model.name,
-                dataset=source.name,
-                scale=scale,
-                psnr=float(np.mean([r.psnr for r in rows])) if rows else float("nan"),
-                ssim=float(np.mean([r.ssim for r in rows])) if rows else float("nan"),
-                n=len(rows),
-                seconds=round(seconds[scale], 4),
-                skipped=list(skipped),
-                per_image=rows,
-            )
-        )
-    return results
+        if own:
+            source.close()
+
+
+def score_image(
+    model: SRModel,
+    hr: torch.Tensor,
+    scale: int,
+    *,
+    name: str = "",
+    convention: str = "modern",
+    channel: str = "y",
+    border: int | None = None,
+    degradation: Degradation | DegradationStep = matlab_bicubic_lr,
+) -> ImageScore:
+    """HR uint8 ``(1, 3, H, W)`` -> PSNR/SSIM of ``model``'s reconstruction from its LR."""
+    evaluation = Evaluation(
+        [(scale, model)],
+        metrics=[PsnrSsim(convention, channel, border)],
+        degradations=[as_degradation_step(degradation)],
+        workers=1,
+    )
+    (result,) = evaluation.score(Prepared("image", [Sample(name, hr[0], index=0)]))
+    return DatasetResult.from_result(result).per_image[0]
 
 
 def evaluate_model(
@@ -184,19 +177,23 @@ def run_benchmark(
     arch: str | None = None,
     ensemble: bool = False,
     on_dataset: Callable[[ImageSource], None] | None = None,
+    lr: str | Path | None = None,
     **options,
 ) -> list[DatasetResult]:
     """``srkit bench`` without the printing: model spec x datasets x scales -> results.
 
     ``ensemble`` scores the x8 geometric self-ensemble instead, named ``<model>+`` as in the
-    papers' "+" rows (EDSR+, RCAN+), so it never reads as the plain model's figure.
+    papers' "+" rows (EDSR+, RCAN+), so it never reads as the plain model's figure. ``lr``
+    pairs the one dataset of ``data`` (the HR) with a folder of LR images.
     """
+    if lr is not None and len(data) != 1:
+        raise ValueError(f"LR images pair with one HR dataset, got {len(data)}")
     models = {scale: resolve_model(model, scale, arch=arch) for scale in scales}
     if ensemble:
         models = {scale: SelfEnsemble(m) for scale, m in models.items()}
     results: list[DatasetResult] = []
     for spec in data:
-        with open_source(spec) as source:
+        with open_dataset(spec, lr) as source:
             if on_dataset is not None:
                 on_dataset(source)
             results.extend(evaluate_models(models, source, **options))

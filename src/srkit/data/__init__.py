@@ -1,4 +1,5 @@
-"""Datasets: where images come from (:mod:`srkit.data.sources`) and bundled samples.
+"""Datasets: where images come from (:mod:`srkit.data.sources`, LR/HR pairs in
+:mod:`srkit.data.pairs`) and bundled samples.
 
 The names below are imported on first use so that ``import srkit.data`` stays cheap.
 """
@@ -10,6 +11,9 @@ from typing import Any
 
 _LAZY = {
     "ImageSource": "srkit.data.sources",
+    "PairedSource": "srkit.data.pairs",
+    "open_dataset": "srkit.data.pairs",
+    "open_pairs": "srkit.data.pairs",
     "SourceError": "srkit.data.sources",
     "UnsafeArchiveError": "srkit.data.sources",
     "open_source": "srkit.data.sources",

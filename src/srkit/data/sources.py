@@ -5,11 +5,15 @@ API whatever the storage: ``name``, ``names`` (natural-sorted), ``len()``, ``rea
 :class:`~srkit.image.io.LoadedImage`, ``read_bytes(name)``, and ``has_lr`` / ``read_lr(name)``
 for HDF5 files that pair HR with LR images. A bad image raises ``ImageReadError`` on ``read`` so
 callers can skip it; a bad *source* (missing, empty, unsafe archive) fails when opened.
+
+:mod:`srkit.data.pairs` pairs HR images with stored LR images by file stem; evaluation then
+scores the stored LR as is (``source.paired``).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import threading
@@ -138,6 +142,16 @@ class ImageSource(ABC):
         """Whether the source pairs each image with a stored low-resolution version."""
         return False
 
+    @property
+    def paired(self) -> bool:
+        """Whether evaluation takes the stored LR instead of degrading the HR (PairedSource)."""
+        return False
+
+    @property
+    def fingerprint(self) -> str | None:
+        """A string that changes when the images may have (cache keys); None when unknown."""
+        return None
+
     def read_lr(self, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
         """The stored LR image paired with ``name`` (only when ``has_lr``)."""
         raise SourceError(f"{self.origin} has no stored LR images")
@@ -175,6 +189,17 @@ class FileSource(ImageSource):
     def label(self, name: str) -> str:
         return str(self.path(name))
 
+    @property
+    def fingerprint(self) -> str | None:
+        digest = hashlib.sha256()
+        try:
+            for name in self._names:
+                path = self._files[name]
+                digest.update(f"{name}\0{_file_identity(path)}\n".encode())
+        except OSError:
+            return None
+        return digest.hexdigest()
+
     def read(self, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
         return read_image(self.path(name), max_pixels=max_pixels)
 
@@ -188,7 +213,12 @@ class FileSource(ImageSource):
             raise ImageReadError(str(path), "cannot open file", str(error)) from error
 
 
-def _folder_name(path: Path) -> str:
+def _file_identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def folder_name(path: Path) -> str:
     # abspath, not resolve: "." becomes the working folder's name without following symlinks
     return Path(os.path.abspath(path)).name or str(path)
 
@@ -214,7 +244,7 @@ class FolderSource(FileSource):
                     if is_image_name(entry.name) and entry.is_file():
                         files[entry.name] = root / entry.name
         self.root = root
-        super().__init__(_folder_name(root), files, str(root))
+        super().__init__(folder_name(root), files, str(root))
 
 
 def _glob_root(pattern: str) -> Path:
@@ -242,7 +272,7 @@ class GlobSource(FileSource):
                 files[path.relative_to(root).as_posix()] = path
         self.root = root
         self.pattern = pattern
-        super().__init__(_folder_name(root), files, pattern)
+        super().__init__(folder_name(root), files, pattern)
 
 
 class ListFileSource(FileSource):
@@ -317,6 +347,13 @@ class ZipSource(ImageSource):
         except SourceError:
             self.close()
             raise
+
+    @property
+    def fingerprint(self) -> str | None:
+        try:
+            return _file_identity(self.path)
+        except OSError:
+            return None
 
     def _archive(self) -> zipfile.ZipFile:
         if self._zip is None or self._pid != os.getpid():
@@ -470,6 +507,13 @@ class HDF5Source(ImageSource):
         except SourceError:
             self.close()
             raise
+
+    @property
+    def fingerprint(self) -> str | None:
+        try:
+            return _file_identity(self.path)
+        except OSError:
+            return None
 
     def _handle(self) -> Any:
         if self._file is None or self._pid != os.getpid():

@@ -7,7 +7,9 @@ Submodules (imported on demand, dlib only where detection needs it):
 * :mod:`srkit.faces.detect` - dlib HOG detector and 5/68-point landmarks;
 * :mod:`srkit.faces.embed` - the pluggable embedder interface (dlib ResNet, ONNX file);
 * :mod:`srkit.faces.lfw` / :mod:`srkit.faces.celeba` - face data sets;
-* :mod:`srkit.faces.evaluate` - the ``srkit faces eval`` protocol and its on-disk cache.
+* :mod:`srkit.faces.facesets` - the data sets ``srkit faces eval`` scores (LFW pairs, folders);
+* :mod:`srkit.faces.evaluate` - the ``srkit faces eval`` protocol: the face alignment and
+  identity plugins of the evaluation loop (:mod:`srkit.bench.engine`).
 """
 
 from __future__ import annotations

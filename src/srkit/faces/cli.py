@@ -73,7 +73,9 @@ def eval_(
     embedder: Annotated[
         str, typer.Option(help="Identity network: dlib (default) or an .onnx face model.")
     ] = "dlib",
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default 2).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker threads (default: torch's thread count).")
+    ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Recompute the HR stage, write no cache.")
     ] = False,

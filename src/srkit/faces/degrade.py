@@ -10,7 +10,7 @@ project's degradation pipelines (:mod:`srkit.data.degrade`, the same files ``srk
       - {type: jpeg, quality: 75}
 
 Random parameters are drawn from a generator seeded by ``(seed, image index)``, so the LR of an
-image does not depend on batching or on the number of worker processes.
+image does not depend on batching or on the number of workers.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ imported only when one is used, and it is not differentiable).
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -69,6 +70,7 @@ class DlibEmbedder:
         self.name = "dlib_resnet_v1"
         self.fast = fast
         self._traced = None
+        self._trace_lock = threading.Lock()
 
     def fingerprint(self) -> str:
         return f"{self.name}:{_file_digest(self.path)}:chip150-pad0.25"
@@ -84,17 +86,19 @@ class DlibEmbedder:
 
     def _inference(self, chips: torch.Tensor) -> torch.Tensor:
         # oneDNN-fused TorchScript: ~25% faster on CPU, same values to 1e-6; no gradients
-        if self._traced is None:
-            import warnings
-
-            with torch.inference_mode(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracer and TorchScript deprecation notices
-                traced = torch.jit.trace(
-                    self.network, torch.zeros(2, 3, 150, 150), check_trace=False
-                )
-                self._traced = torch.jit.optimize_for_inference(traced)
+        with self._trace_lock:  # evaluation threads share one embedder: trace it once
+            if self._traced is None:
+                self._traced = self._trace()
         with torch.inference_mode():
             return self._traced(chips.float())
+
+    def _trace(self):
+        import warnings
+
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer and TorchScript deprecation notices
+            traced = torch.jit.trace(self.network, torch.zeros(2, 3, 150, 150), check_trace=False)
+            return torch.jit.optimize_for_inference(traced)
 
 
 class OnnxEmbedder:

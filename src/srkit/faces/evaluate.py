@@ -8,7 +8,7 @@ Protocol (``docs/faces.md``):
    the crop is rounded to uint8. Its landmarks in crop coordinates are the transformed ones.
 2. LR: MATLAB bicubic of the HR (x4: 32x32, x8: 16x16) rounded to uint8, or a
    :class:`~srkit.faces.degrade.FaceDegradation` (a :mod:`srkit.data.degrade` pipeline).
-3. SR: the model's output, clamped and rounded to uint8.
+3. SR: the model's output (scaled by 255 in float32), clamped and rounded to uint8.
 4. Per image: identity distance (Euclidean, dlib's metric) and cosine between the embeddings of
    SR and HR, both taken with the HR's landmarks; PSNR and SSIM on Y (BT.601), whole crop.
 5. With a pairs list: verification accuracy with the first image of each pair in HR as the
@@ -16,6 +16,8 @@ Protocol (``docs/faces.md``):
    (dlib: 0.6) and at the best threshold (10-fold cross-validated with ``pairs.txt``; the best
    threshold on the set itself for a one-fold list such as ``pairsDevTest.txt``).
 
+It runs on the evaluation loop of ``srkit bench`` (:class:`srkit.bench.engine.Evaluation`) with
+two plugins: :class:`FaceAlignment` (the pair step of 1) and :class:`IdentityMetric` (4 and 5).
 Everything that does not depend on the SR model (detections, landmarks, HR crops, HR embeddings)
 is computed once per data set and protocol and cached on disk under ``$SRKIT_CACHE/faces``.
 """
@@ -23,120 +25,56 @@ is computed once per data set and protocol and cached on disk under ``$SRKIT_CAC
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import math
-import multiprocessing as mp
-import os
-import shutil
-import time
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from srkit.bench.engine import (
+    DegradationStep,
+    Evaluation,
+    Metric,
+    PairStep,
+    Prepared,
+    PsnrSsim,
+    Result,
+    Sample,
+    SkipImage,
+)
 from srkit.common.files import AtomicFile, write_text_atomic
 from srkit.common.progress import progress_bar
-from srkit.data.sources import open_source
 from srkit.faces.align import align, get_template, landmarks68_to_5, transform_points
 from srkit.faces.degrade import FaceDegradation
 from srkit.faces.detect import FaceDetector, FaceNotFoundError
 from srkit.faces.embed import get_embedder
-from srkit.faces.lfw import LFW, LFW_FALLBACK_BOX, Pair, pair_keys, read_pairs
+from srkit.faces.facesets import FaceSet, folder_faceset, lfw_faceset, looks_like_lfw
+from srkit.faces.lfw import Pair
 from srkit.faces.paths import cache_dir
-from srkit.image.color import rgb_uint8_to_y
 from srkit.image.io import ImageReadError
 from srkit.image.resize import quantize_uint8
-from srkit.metrics import psnr, ssim
 from srkit.models import resolve_model
 
 __all__ = [
+    "FaceAlignment",
     "FaceSet",
-    "Prepared",
+    "IdentityMetric",
     "Protocol",
-    "evaluate_model",
+    "face_evaluation",
     "folder_faceset",
     "lfw_faceset",
     "prepare",
     "run_faces_eval",
     "verification_accuracy",
+    "verify",
 ]
 
-PROTOCOL_VERSION = 1
-CHUNK = 32
-
-
-# ----------------------------------------------------------------------------- data sets
-
-
-@dataclass
-class FaceSet:
-    """Images to score: keys, a reader, an identity for cache keys, optional pairs."""
-
-    name: str
-    keys: list[str]
-    reader: Callable[[str], np.ndarray]
-    fingerprint: str
-    pairs: list[Pair] | None = None
-    fallback_box: tuple[int, int, int, int] | None = None
-
-
-def _file_identity(path: Path) -> str:
-    st = path.stat()
-    return f"{path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
-
-
-def lfw_faceset(data: str | Path | None = None, pairs: str | Path | None = None) -> FaceSet:
-    """LFW (zip or folder) scored on a pairs list (default ``pairsDevTest.txt`` next to it)."""
-    lfw = LFW(data)
-    pairs_path = Path(pairs) if pairs is not None else lfw.lists_dir / "pairsDevTest.txt"
-    if not pairs_path.is_file() and not pairs_path.is_absolute():
-        pairs_path = lfw.lists_dir / pairs_path  # a list name: look next to the images
-    if not pairs_path.is_file():
-        raise FileNotFoundError(f"pairs list not found: {pairs_path} (pass --pairs)")
-    plist = read_pairs(pairs_path)
-    keys = pair_keys(plist)
-    missing = [k for k in keys if k not in lfw]
-    if missing:
-        raise ValueError(
-            f"{len(missing)} images of {pairs_path.name} not in {lfw.path}: {missing[:3]}"
-        )
-    ident = f"{_file_identity(lfw.path) if lfw.path.is_file() else lfw.path.resolve()}|"
-    ident += _file_identity(pairs_path)
-    return FaceSet(
-        name=f"lfw-{pairs_path.stem}",
-        keys=keys,
-        reader=lfw.read,
-        fingerprint=ident,
-        pairs=plist,
-        fallback_box=LFW_FALLBACK_BOX,
-    )
-
-
-def folder_faceset(data: str | Path, fallback_box=None) -> FaceSet:
-    """Any folder or zip of face images (per-image figures only, no pairs)."""
-    src = open_source(data, recursive=True)
-    keys = list(src.names)
-    path = Path(data)
-    listing = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-    ident = _file_identity(path) if path.is_file() else f"{path.resolve()}:{listing}"
-    if path.is_dir():  # folder contents may change: include sizes and mtimes
-        h = hashlib.sha256()
-        for k in keys:
-            st = (path / k).stat()
-            h.update(f"{k}:{st.st_size}:{int(st.st_mtime)}\n".encode())
-        ident += ":" + h.hexdigest()[:16]
-
-    def reader(key: str) -> np.ndarray:
-        return src.read(key).to_rgb8()
-
-    return FaceSet(src.name, keys, reader, ident, None, fallback_box)
-
-
-# ----------------------------------------------------------------------------- protocol
+PROTOCOL_VERSION = 2
+CHUNK = 32  # faces prepared, and super-resolved, together
 
 
 @dataclass(frozen=True)
@@ -151,301 +89,111 @@ class Protocol:
         return any(s != "dlib5" for s in self.landmark_sets)
 
 
-@dataclass
-class Prepared:
-    """Cached model-independent work for one data set + protocol + embedder."""
-
-    keys: list[str]
-    hr: np.ndarray  # (N, H, W, 3) uint8
-    landmarks: dict[str, np.ndarray]  # set -> (N, 5, 2) float64, crop coordinates
-    detected: np.ndarray  # (N,) bool: False = fallback box used
-    hr_embeddings: np.ndarray  # (N, D) float32
-    failed: dict[str, str] = field(default_factory=dict)  # key -> reason (not in the arrays)
-    seconds: float = 0.0
-    from_cache: bool = False
-    path: Path | None = None
-
-    def index(self) -> dict[str, int]:
-        return {k: i for i, k in enumerate(self.keys)}
+# ----------------------------------------------------------------------------- plugins
 
 
-def cache_key(faceset: FaceSet, protocol: Protocol, embedder) -> str:
-    payload = {
-        "version": PROTOCOL_VERSION,
-        "data": faceset.fingerprint,
-        "keys": hashlib.sha256("\n".join(faceset.keys).encode()).hexdigest(),
-        "fallback": faceset.fallback_box,
-        "protocol": asdict(protocol),
-        "embedder": embedder.fingerprint(),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+class FaceAlignment(PairStep):
+    """Pair step: detect the face, predict its landmarks, crop the HR aligned to the template.
 
+    Extras of each sample: ``detected`` (False: the fallback box was used) and
+    ``landmarks_<set>`` ``(5, 2)`` in crop coordinates for each landmark set of the protocol.
+    An unreadable image or one without a face (and no fallback box) is skipped.
+    """
 
-# Worker state (set by the pool initializer; inherited or rebuilt in each process).
-_W: dict = {}
+    chunk = CHUNK
 
+    def __init__(self, protocol: Protocol, fallback_box=None) -> None:
+        self.protocol = protocol
+        self.fallback_box = None if fallback_box is None else tuple(fallback_box)
+        self._local = threading.local()  # dlib's detectors, one per worker thread
 
-def _init_prepare(faceset: FaceSet, protocol: Protocol, embedder_factory) -> None:
-    torch.set_num_threads(1)
-    _W["faceset"] = faceset
-    _W["protocol"] = protocol
-    _W["det5"] = FaceDetector(5, protocol.upsample, select="center")
-    _W["pred68"] = (
-        FaceDetector(68, protocol.upsample, select="center") if protocol.needs_68() else None
-    )
-    _W["embedder"] = embedder_factory()
+    def fingerprint(self) -> str:
+        payload = [PROTOCOL_VERSION, asdict(self.protocol), self.fallback_box]
+        return json.dumps(payload, sort_keys=True)
 
-
-def _prepare_chunk(keys: Sequence[str]):
-    fs: FaceSet = _W["faceset"]
-    protocol: Protocol = _W["protocol"]
-    det5 = _W["det5"]
-    tmpl = get_template(protocol.template)
-    ok, crops, lms, dets, failed = [], [], {s: [] for s in protocol.landmark_sets}, [], {}
-    for key in keys:
-        try:
-            img = fs.reader(key)
-            d = det5(img, key, fallback_box=fs.fallback_box)
-        except (ImageReadError, FaceNotFoundError) as e:
-            failed[key] = str(e)
-            continue
-        pts = {"dlib5": d.landmarks}
-        if _W["pred68"] is not None:
-            p68 = _W["pred68"].landmarks_in(img, d.box, key)
-            pts["eyes_nose_mouth"] = landmarks68_to_5(p68, "eyes_nose_mouth")
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].double()
-        crop, m = align(x, pts[tmpl.landmarks], tmpl)
-        crops.append(quantize_uint8(crop[0]))
-        for s in protocol.landmark_sets:
-            lms[s].append(transform_points(pts[s], m[0]).numpy())
-        dets.append(d.detected)
-        ok.append(key)
-    if not ok:
-        return ok, None, None, None, None, failed
-    hr = torch.stack(crops)
-    emb_lm = torch.from_numpy(np.stack(lms[_W["embedder"].landmarks]))
-    with torch.no_grad():
-        emb = _W["embedder"](hr.float() / 255.0, emb_lm).float().numpy()
-    out_lms = {s: np.stack(v) for s, v in lms.items()}
-    return ok, hr.permute(0, 2, 3, 1).numpy(), out_lms, np.array(dets), emb, failed
-
-
-def _pool(workers: int, initializer, initargs) -> ProcessPoolExecutor | None:
-    if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        threads = torch.get_num_threads()
-        initializer(*initargs)  # in this process: keep the caller's thread setting
-        torch.set_num_threads(threads)
-        return None
-    return ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("fork"), initializer=initializer, initargs=initargs
-    )
-
-
-def _run_chunks(fn, chunks, pool, progress: bool, description: str, total: int):
-    prog = progress_bar(enabled=progress)
-    results = []
-    # Workers are forked on submit: do it before the progress display starts its thread.
-    futures = [pool.submit(fn, c) for c in chunks] if pool is not None else None
-    with prog:
-        task = prog.add_task(description, total=total)
-        if futures is None:
-            for c in chunks:
-                results.append(fn(c))
-                prog.advance(task, len(c))
-        else:
-            for c, f in zip(chunks, futures, strict=True):
-                results.append(f.result())
-                prog.advance(task, len(c))
-    return results
-
-
-def _default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def prepare(
-    faceset: FaceSet,
-    embedder=None,
-    protocol: Protocol | None = None,
-    use_cache: bool = True,
-    workers: int | None = None,
-    progress: bool = True,
-    embedder_factory=None,
-) -> Prepared:
-    """Detect, align and embed the HR faces of ``faceset`` (or load them from the cache)."""
-    t0 = time.perf_counter()
-    if embedder_factory is None:
-        embedder_factory = (lambda: embedder) if embedder is not None else get_embedder
-    emb = embedder if embedder is not None else embedder_factory()
-    protocol = protocol or Protocol()
-    sets = tuple(dict.fromkeys(("dlib5", emb.landmarks, *protocol.landmark_sets)))
-    protocol = Protocol(protocol.template, protocol.upsample, sets)
-    key = cache_key(faceset, protocol, emb)
-    path = cache_dir() / "faces" / f"{faceset.name}-{key}"
-    if use_cache and (path / "meta.json").is_file():
-        try:
-            p = _load_prepared(path)
-        except (OSError, ValueError, KeyError) as e:  # damaged cache: recompute it
-            import warnings
-
-            warnings.warn(f"ignoring damaged face cache {path}: {e}", stacklevel=2)
-        else:
-            p.seconds = time.perf_counter() - t0
-            return p
-    workers = _default_workers() if workers is None else workers
-    keys = faceset.keys
-    chunks = [keys[i : i + CHUNK] for i in range(0, len(keys), CHUNK)]
-    pool = _pool(workers, _init_prepare, (faceset, protocol, embedder_factory))
-    try:
-        parts = _run_chunks(_prepare_chunk, chunks, pool, progress, "HR faces", len(keys))
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        _W.clear()
-    ok, hr, lms, dets, embs, failed = [], [], {s: [] for s in sets}, [], [], {}
-    for k, h, lm, d, e, f in parts:
-        failed.update(f)
-        if not k:
-            continue
-        ok += k
-        hr.append(h)
-        for s in sets:
-            lms[s].append(lm[s])
-        dets.append(d)
-        embs.append(e)
-    if not ok:
-        raise ValueError(f"{faceset.name}: no usable face in {len(keys)} images: {failed}")
-    p = Prepared(
-        ok,
-        np.concatenate(hr),
-        {s: np.concatenate(v) for s, v in lms.items()},
-        np.concatenate(dets),
-        np.concatenate(embs),
-        failed,
-    )
-    if use_cache:
-        _save_prepared(
-            p,
-            path,
-            {"dataset": faceset.name, "protocol": asdict(protocol), "embedder": emb.fingerprint()},
-        )
-        p.path = path
-    p.seconds = time.perf_counter() - t0
-    return p
-
-
-def _save_prepared(p: Prepared, path: Path, meta: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    np.save(tmp / "hr.npy", p.hr)
-    for s, v in p.landmarks.items():
-        np.save(tmp / f"landmarks_{s}.npy", v)
-    np.save(tmp / "detected.npy", p.detected)
-    np.save(tmp / "hr_embeddings.npy", p.hr_embeddings)
-    meta = dict(
-        meta, keys=p.keys, failed=p.failed, sets=list(p.landmarks), version=PROTOCOL_VERSION
-    )
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
-    try:
-        tmp.rename(path)
-    except OSError:  # another process won the race: theirs is as good
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load_prepared(path: Path) -> Prepared:
-    meta = json.loads((path / "meta.json").read_text())
-    return Prepared(
-        keys=meta["keys"],
-        hr=np.load(path / "hr.npy", mmap_mode="r"),
-        landmarks={s: np.load(path / f"landmarks_{s}.npy") for s in meta["sets"]},
-        detected=np.load(path / "detected.npy"),
-        hr_embeddings=np.load(path / "hr_embeddings.npy"),
-        failed=meta["failed"],
-        from_cache=True,
-        path=path,
-    )
-
-
-# ----------------------------------------------------------------------------- per model
-
-
-def _init_eval(prepared: Prepared, model, scale: int, embedder, degradation) -> None:
-    torch.set_num_threads(1)
-    _W.update(prepared=prepared, model=model, scale=scale, embedder=embedder, deg=degradation)
-
-
-def _eval_chunk(idx: np.ndarray):
-    p: Prepared = _W["prepared"]
-    emb = _W["embedder"]
-    hr = torch.from_numpy(np.ascontiguousarray(p.hr[idx])).permute(0, 3, 1, 2).contiguous()
-    lr = _W["deg"](hr, _W["scale"], int(idx[0]))
-    with torch.no_grad():
-        out = _W["model"](lr.float() / 255.0)
-        if out.shape != hr.shape:
-            raise ValueError(
-                f"model {getattr(_W['model'], 'name', '?')} returned {tuple(out.shape)} for "
-                f"LR {tuple(lr.shape)}; expected {tuple(hr.shape)}"
+    def _detectors(self):
+        if not hasattr(self._local, "det5"):
+            upsample = self.protocol.upsample
+            self._local.det5 = FaceDetector(5, upsample, select="center")
+            self._local.pred68 = (
+                FaceDetector(68, upsample, select="center") if self.protocol.needs_68() else None
             )
-        sr = quantize_uint8(out * 255.0)
-        lm = torch.from_numpy(p.landmarks[emb.landmarks][idx])
-        e_sr = emb(sr.float() / 255.0, lm).float().numpy()
-    e_hr = p.hr_embeddings[idx]
-    dist = np.linalg.norm(e_sr - e_hr, axis=1)
-    cos = (e_sr * e_hr).sum(1) / (np.linalg.norm(e_sr, axis=1) * np.linalg.norm(e_hr, axis=1))
-    # PSNR/SSIM on BT.601 Y (float, the modern convention): Y computed once for both metrics
-    y_sr, y_hr = rgb_uint8_to_y(sr, rounded=False), rgb_uint8_to_y(hr, rounded=False)
-    ps = psnr(y_sr, y_hr, channel="rgb").numpy()
-    ss = ssim(y_sr, y_hr, channel="rgb").numpy()
-    return idx, e_sr, dist, cos, ps, ss
+        return self._local.det5, self._local.pred68
+
+    def prepare(self, source: FaceSet, names: Sequence[str]) -> list[Sample | Exception]:
+        det5, pred68 = self._detectors()
+        template = get_template(self.protocol.template)
+        out: list[Sample | Exception] = []
+        for key in names:
+            try:
+                image = source.reader(key)
+                found = det5(image, key, fallback_box=self.fallback_box)
+            except (ImageReadError, FaceNotFoundError) as error:
+                out.append(SkipImage(str(error)))
+                continue
+            points = {"dlib5": found.landmarks}
+            if pred68 is not None:
+                p68 = pred68.landmarks_in(image, found.box, key)
+                points["eyes_nose_mouth"] = landmarks68_to_5(p68, "eyes_nose_mouth")
+            x = torch.from_numpy(image).permute(2, 0, 1)[None].double()
+            crop, m = align(x, points[template.landmarks], template)
+            extras = {
+                f"landmarks_{s}": transform_points(points[s], m[0]).numpy()
+                for s in self.protocol.landmark_sets
+            }
+            extras["detected"] = np.bool_(found.detected)
+            out.append(Sample(key, quantize_uint8(crop[0]), extras=extras))
+        return out
 
 
-@dataclass
-class ModelScores:
-    model: str
-    scale: int
-    sr_embeddings: np.ndarray
-    id_distance: np.ndarray
-    id_cosine: np.ndarray
-    psnr: np.ndarray
-    ssim: np.ndarray
-    seconds: float
+class IdentityMetric(Metric):
+    """Identity distance and cosine of SR vs HR embeddings (both with the HR's landmarks).
 
+    Reference: the HR embedding (cached). Kept: both embeddings. Summary: verification accuracy
+    on ``pairs`` (``verif_acc_06``: at the embedder's threshold, ``verif_acc_best``).
+    """
 
-def evaluate_model(
-    prepared: Prepared,
-    model,
-    scale: int,
-    embedder,
-    degradation: FaceDegradation | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-    batch: int = CHUNK,
-) -> ModelScores:
-    """Super-resolve every cached HR face's LR and score it (model-dependent half)."""
-    t0 = time.perf_counter()
-    n = len(prepared.keys)
-    h, w = prepared.hr.shape[1:3]
-    if h % scale or w % scale:
-        raise ValueError(f"HR crops {h}x{w} are not divisible by scale {scale}")
-    deg = degradation or FaceDegradation()
-    workers = _default_workers() if workers is None else workers
-    chunks = [np.arange(i, min(i + batch, n)) for i in range(0, n, batch)]
-    pool = _pool(workers, _init_eval, (prepared, model, scale, embedder, deg))
-    try:
-        parts = _run_chunks(_eval_chunk, chunks, pool, progress, f"{model.name} x{scale}", n)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        _W.clear()
-    d = embedder.dim
-    e_sr = np.zeros((n, d), np.float32)
-    dist, cos, ps, ss = (np.zeros(n) for _ in range(4))
-    for idx, e, a, b, c, s in parts:
-        e_sr[idx], dist[idx], cos[idx], ps[idx], ss[idx] = e, a, b, c, s
-    return ModelScores(model.name, scale, e_sr, dist, cos, ps, ss, time.perf_counter() - t0)
+    columns = ("id_distance", "id_cosine")
+
+    def __init__(self, embedder, pairs: list[Pair] | None = None) -> None:
+        self.embedder = embedder
+        self.pairs = pairs
+
+    def fingerprint(self) -> str:
+        return self.embedder.fingerprint()
+
+    def _embed(self, images: torch.Tensor, samples: Sequence[Sample]) -> np.ndarray:
+        key = f"landmarks_{self.embedder.landmarks}"
+        landmarks = torch.from_numpy(np.stack([s.extras[key] for s in samples]))
+        with torch.inference_mode():
+            return self.embedder(images.float() / 255.0, landmarks).float().numpy()
+
+    def reference(self, hr, samples):
+        return {"hr_embedding": self._embed(hr, samples)}
+
+    def score(self, sr, hr, samples, scale):
+        e_sr = self._embed(sr, samples)
+        e_hr = np.stack([s.extras["hr_embedding"] for s in samples])
+        norms = np.linalg.norm(e_sr, axis=1) * np.linalg.norm(e_hr, axis=1)
+        return {
+            "id_distance": np.linalg.norm(e_sr - e_hr, axis=1),
+            "id_cosine": (e_sr * e_hr).sum(1) / norms,
+            "sr_embedding": e_sr,
+            "hr_embedding": e_hr,
+        }
+
+    def summarize(self, result: Result) -> dict:
+        if not self.pairs:
+            return {"verif_acc_06": None, "verif_acc_best": None, "pairs_skipped": 0}
+        index = {name: i for i, name in enumerate(result.names)}
+        at, best, skipped = verify(
+            index,
+            result.kept_array("hr_embedding"),
+            result.kept_array("sr_embedding"),
+            self.pairs,
+            self.embedder,
+        )
+        return {"verif_acc_06": at, "verif_acc_best": best, "pairs_skipped": skipped}
 
 
 # ----------------------------------------------------------------------------- verification
@@ -482,70 +230,114 @@ def verification_accuracy(
     return at, float(np.mean(accs))
 
 
-def _pair_arrays(pairs: list[Pair], index: dict[str, int]):
-    keep = [p for p in pairs if p.first in index and p.second in index]
-    i1 = np.array([index[p.first] for p in keep], dtype=np.int64)
-    i2 = np.array([index[p.second] for p in keep], dtype=np.int64)
-    same = np.array([p.same for p in keep])
-    folds = np.array([p.fold for p in keep])
-    return i1, i2, same, folds, len(pairs) - len(keep)
-
-
 def _distance(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
     if metric == "cosine":
         return 1 - (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     return np.linalg.norm(a - b, axis=1)
 
 
-def verify(prepared: Prepared, pairs: list[Pair], probe: np.ndarray | None, embedder):
-    """(acc at threshold, best acc, skipped pairs): gallery HR of the 1st, probe of the 2nd."""
-    i1, i2, same, folds, skipped = _pair_arrays(pairs, prepared.index())
-    gallery = prepared.hr_embeddings[i1]
-    probes = (prepared.hr_embeddings if probe is None else probe)[i2]
-    d = _distance(gallery, probes, embedder.metric)
+def verify(
+    index: dict[str, int],
+    gallery: np.ndarray,
+    probes: np.ndarray,
+    pairs: list[Pair],
+    embedder,
+) -> tuple[float | None, float, int]:
+    """(acc at threshold, best acc, skipped pairs): ``gallery`` embedding of the 1st image of a
+    pair, ``probes`` of the 2nd (rows by ``index``); pairs with a skipped image are left out."""
+    keep = [p for p in pairs if p.first in index and p.second in index]
+    first = np.array([index[p.first] for p in keep], dtype=np.int64)
+    second = np.array([index[p.second] for p in keep], dtype=np.int64)
+    same = np.array([p.same for p in keep])
+    folds = np.array([p.fold for p in keep])
+    d = _distance(gallery[first], probes[second], embedder.metric)
     at, best = verification_accuracy(d, same, folds, embedder.threshold)
-    return at, best, skipped
+    return at, best, len(pairs) - len(keep)
 
 
-# ----------------------------------------------------------------------------- entry point
+# ----------------------------------------------------------------------------- entry points
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
+def face_evaluation(
+    models: Sequence[tuple[int, object]],
+    embedder,
+    faceset: FaceSet,
+    *,
+    degradation: FaceDegradation | None = None,
+    protocol: Protocol | None = None,
+    workers: int | None = None,
+    use_cache: bool = True,
+    on_prepared: Callable[[int], None] | None = None,
+    on_scored: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """The face protocol as an :class:`~srkit.bench.engine.Evaluation` of ``(scale, model)``."""
+    protocol = protocol or Protocol()
+    sets = tuple(dict.fromkeys(("dlib5", embedder.landmarks, *protocol.landmark_sets)))
+    protocol = Protocol(protocol.template, protocol.upsample, sets)
+    h, w = get_template(protocol.template).size
+    for scale, _model in models:
+        if h % scale or w % scale:
+            raise ValueError(f"HR crops {h}x{w} are not divisible by scale {scale}")
+    deg = degradation or FaceDegradation()
+    return Evaluation(
+        models,
+        metrics=[IdentityMetric(embedder, faceset.pairs), PsnrSsim(border=0)],
+        degradations=[DegradationStep(deg, None if deg.is_default else deg.describe())],
+        pair_step=FaceAlignment(protocol, faceset.fallback_box),
+        batch=CHUNK,
+        workers=workers,
+        skip_bad=True,
+        cache_root=cache_dir() / "faces" if use_cache else None,
+        float32_output=True,
+        on_prepared=on_prepared,
+        on_scored=on_scored,
+    )
 
 
-def _mean(x: np.ndarray) -> float:
+def prepare(
+    faceset: FaceSet,
+    embedder=None,
+    protocol: Protocol | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+) -> Prepared:
+    """Detect, align and embed the HR faces of ``faceset`` (or load them from the cache)."""
+    embedder = embedder if embedder is not None else get_embedder()
+    evaluation = face_evaluation(
+        [], embedder, faceset, protocol=protocol, workers=workers, use_cache=use_cache
+    )
+    return evaluation.prepare(faceset)
+
+
+def _finite_mean(x: np.ndarray) -> float:
     """Mean of finite values (PSNR is inf for a perfect reconstruction)."""
     x = np.asarray(x, dtype=np.float64)
     f = x[np.isfinite(x)]
     return float(f.mean()) if f.size else float("nan")
 
 
-def write_csv(path: Path, prepared: Prepared, s: ModelScores) -> None:
+def write_csv(path: Path, prepared: Prepared, result: Result) -> None:
+    """One row per face (``image, detected, id_distance, id_cosine, psnr, ssim``), then means."""
+    detected = prepared.extra("detected")
+    columns = ("id_distance", "id_cosine", "psnr", "ssim")
+    digits = (6, 6, 4, 6)
+    values = [result.values(c) for c in columns]
     with AtomicFile(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["image", "detected", "id_distance", "id_cosine", "psnr", "ssim"])
-        for i, k in enumerate(prepared.keys):
-            w.writerow(
-                [
-                    k,
-                    int(prepared.detected[i]),
-                    f"{s.id_distance[i]:.6f}",
-                    f"{s.id_cosine[i]:.6f}",
-                    f"{s.psnr[i]:.4f}",
-                    f"{s.ssim[i]:.6f}",
-                ]
-            )
-        w.writerow(
-            [
-                "mean",
-                f"{prepared.detected.mean():.4f}",
-                f"{_mean(s.id_distance):.6f}",
-                f"{_mean(s.id_cosine):.6f}",
-                f"{_mean(s.psnr):.4f}",
-                f"{_mean(s.ssim):.6f}",
-            ]
-        )
+        w.writerow(["image", "detected", *columns])
+        for i, key in enumerate(result.names):
+            cells = [f"{v[i]:.{d}f}" for v, d in zip(values, digits, strict=True)]
+            w.writerow([key, int(detected[i]), *cells])
+        means = [f"{_finite_mean(v):.{d}f}" for v, d in zip(values, digits, strict=True)]
+        w.writerow(["mean", f"{detected.mean():.4f}", *means])
+
+
+@contextmanager
+def _progress(enabled: bool, description: str, total: int):
+    """A transient progress bar on stderr; yields its ``advance(k)``."""
+    with progress_bar(enabled=enabled) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda k: bar.advance(task, k)
 
 
 def run_faces_eval(
@@ -565,64 +357,60 @@ def run_faces_eval(
     """Score SR models on a face data set; returns (and optionally writes) the JSON results."""
     log = log or (lambda _msg: None)
     data_path = Path(data) if data is not None else None
-    is_lfw = data_path is None or pairs is not None or _looks_like_lfw(data_path)
+    is_lfw = data_path is None or pairs is not None or looks_like_lfw(data_path)
     faceset = lfw_faceset(data_path, pairs) if is_lfw else folder_faceset(data_path)
     emb = get_embedder(embedder)
-    prepared = prepare(
-        faceset,
-        emb,
-        use_cache=use_cache,
-        workers=workers,
-        progress=progress,
-        embedder_factory=lambda: get_embedder(embedder),
+    resolved = [(scale, resolve_model(spec, scale)) for spec in models]
+    evaluation = face_evaluation(
+        resolved, emb, faceset, degradation=degradation, workers=workers, use_cache=use_cache
     )
-    for key, why in list(prepared.failed.items())[:20]:
+    with _progress(progress, "HR faces", len(faceset.keys)) as advance:
+        evaluation.on_prepared = advance
+        prepared = evaluation.prepare(faceset)
+    for key, why in list(prepared.skipped.items())[:20]:
         log(f"skipped {key}: {why}")
     where = f"cache {prepared.path}" if prepared.from_cache else "computed"
+    fallback = int((~prepared.extra("detected")).sum())
     log(
-        f"{faceset.name}: {len(prepared.keys)} faces ({int((~prepared.detected).sum())} on the "
-        f"fallback box, {len(prepared.failed)} failed), HR stage {prepared.seconds:.1f} s ({where})"
+        f"{faceset.name}: {len(prepared)} faces ({fallback} on the fallback box, "
+        f"{len(prepared.skipped)} failed), HR stage {prepared.seconds:.1f} s ({where})"
     )
     if faceset.pairs:
-        at, best, skipped = verify(prepared, faceset.pairs, None, emb)
+        hr = prepared.extra("hr_embedding")
+        at, best, skipped = verify(prepared.index(), hr, hr, faceset.pairs, emb)
         log(f"HR-HR verification: {_pct(at)} at {emb.threshold}, best {_pct(best)}")
         if skipped:
             log(f"{skipped} of {len(faceset.pairs)} pairs skipped (an image failed, see above)")
-    deg = degradation or FaceDegradation()
-    results = []
-    for spec in models:
-        t0 = time.perf_counter()
-        model = resolve_model(spec, scale)
-        scores = evaluate_model(prepared, model, scale, emb, deg, workers, progress)
-        at = best = None
-        if faceset.pairs:
-            at, best, _ = verify(prepared, faceset.pairs, scores.sr_embeddings, emb)
+    label = ", ".join(f"{m.name} x{s}" for s, m in resolved)
+    with _progress(progress, label, len(prepared) * len(resolved)) as advance:
+        evaluation.on_scored = advance
+        results = evaluation.score(prepared)
+    rows = []
+    for result in results:
         row = {
-            "model": model.name,
-            "scale": int(scale),
-            "dataset": faceset.name if deg.is_default else f"{faceset.name}+{deg.describe()}",
-            "n_images": len(prepared.keys),
-            "id_distance": _mean(scores.id_distance),
-            "id_cosine": _mean(scores.id_cosine),
-            "psnr": _mean(scores.psnr),
-            "ssim": _mean(scores.ssim),
-            "verif_acc_06": at,
-            "verif_acc_best": best,
-            "seconds": round(time.perf_counter() - t0, 3),
+            "model": result.model,
+            "scale": int(result.scale),
+            "dataset": result.dataset,
+            "n_images": result.n,
+            **{c: _finite_mean(result.values(c)) for c in ("id_distance", "id_cosine")},
+            **{c: _finite_mean(result.values(c)) for c in ("psnr", "ssim")},
+            "verif_acc_06": result.summary["verif_acc_06"],
+            "verif_acc_best": result.summary["verif_acc_best"],
+            "seconds": round(result.seconds, 3),
         }
-        results.append(row)
+        rows.append(row)
         log(
             f"{row['model']} x{scale}: id distance {row['id_distance']:.4f}, cosine "
             f"{row['id_cosine']:.4f}, PSNR {row['psnr']:.2f}, SSIM {row['ssim']:.4f}, "
-            f"verification {_pct(at)} at {emb.threshold} / {_pct(best)} best "
-            f"({row['seconds']:.1f} s)"
+            f"verification {_pct(row['verif_acc_06'])} at {emb.threshold} / "
+            f"{_pct(row['verif_acc_best'])} best ({row['seconds']:.1f} s)"
         )
         if csv_path is not None:
             p = Path(csv_path)
             if len(models) > 1:
-                p = p.with_name(f"{p.stem}_{model.name}{p.suffix}")
-            write_csv(p, prepared, scores)
-    out = {"results": results}
+                p = p.with_name(f"{p.stem}_{result.model}{p.suffix}")
+            write_csv(p, prepared, result)
+    out = {"results": rows}
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(out, indent=2) + "\n")
     return out
@@ -630,8 +418,3 @@ def run_faces_eval(
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _looks_like_lfw(path: Path) -> bool:
-    """An LFW zip/folder with its default pairs list beside it."""
-    return "lfw" in path.name.lower() and (path.parent / "pairsDevTest.txt").is_file()
