@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import safetensors  # noqa: F401  (in the dev extra: these tests must run, not skip)
 import torch
 from torch import nn
 
@@ -14,8 +15,6 @@ from srkit.archs import build
 from srkit.archs.adapter import NetworkModel
 from srkit.models import resolve_model
 from srkit.weights import WeightsError, load, load_network, read_manifest, save_model
-
-pytest.importorskip("safetensors")
 
 
 def _same_outputs(a: nn.Module, b: nn.Module, channels: int = 3, scale_255: bool = False) -> None:
