@@ -60,8 +60,9 @@ def read_torch_file(path: Path) -> StateDict:
             "(torch.save(model.state_dict(), ...)) from trusted code. Detail: "
             f"{str(err).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise WeightsError(f"{path}: not a readable PyTorch file ({err})") from None
+    except Exception as err:  # torch.load raises many types (IndexError, KeyError, ...) on junk
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise WeightsError(f"{path}: not a readable PyTorch file ({detail})") from None
     return unwrap_state_dict(obj, str(path))
 
 
@@ -317,18 +318,37 @@ SIGNATURES = {
 }
 
 
+def _run_detector(name: str, state: StateDict, where: str) -> Detected | None:
+    """One detector; a file that has a family's signature keys but not the rest of its tensors
+    (or tensors of the wrong rank) is a ``WeightsError`` naming the family, not a ``KeyError``."""
+    try:
+        return DETECTORS[name](state, where)
+    except WeightsError:
+        raise
+    except KeyError as err:
+        raise WeightsError(
+            f"{where}: has the signature keys of {name} ({SIGNATURES[name]}) but not its "
+            f"tensor {err.args[0]!r}"
+        ) from None
+    except (IndexError, ValueError, TypeError, RuntimeError, ArithmeticError) as err:
+        raise WeightsError(
+            f"{where}: has the signature keys of {name} ({SIGNATURES[name]}) but a tensor of "
+            f"an unexpected shape ({err})"
+        ) from None
+
+
 def detect(state: StateDict, where: str, arch: str | None = None) -> Detected:
     """Recognise the architecture of ``state`` (or read it as ``arch``)."""
     if arch is not None:
         key = ARCH_DETECTOR.get(arch)
-        det = DETECTORS[key](state, where) if key else None
+        det = _run_detector(key, state, where) if key else None
         if det is None:
             return Detected(arch, {}, None, (), dict(state), RGB01, ["not recognised"])
         if det.arch != arch and {det.arch, arch} in ({"rlfn", "rlfn_s"}, {"edsr", "edsr_baseline"}):
             det.arch = arch  # same network family, the options read off the shapes decide
         return det
-    for fn in DETECTORS.values():
-        det = fn(state, where)
+    for name in DETECTORS:
+        det = _run_detector(name, state, where)
         if det is not None:
             return det
     first = ", ".join(list(state)[:5])
