@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from srkit.archs.registry import build
+from srkit.archs.common import InputConvention
+from srkit.archs.registry import build, get_spec
 from srkit.weights.errors import WeightsError
 
 _MAX_LISTED = 6
@@ -81,3 +82,15 @@ def build_fitted(
     net = build(arch, scale=scale, **options)
     load_exact(net, state, what)
     return net
+
+
+def check_convention(
+    arch: str, options: Mapping[str, Any], convention: InputConvention, what: str
+) -> None:
+    """The input convention must feed the network its number of channels (RGB 3, Y 1)."""
+    channels = get_spec(arch).options(**options).get("channels")
+    if channels is not None and channels != convention.in_channels:
+        raise WeightsError(
+            f"{what}: the input convention is {convention.channels!r} "
+            f"({convention.in_channels} channels) but the network takes {channels}"
+        )

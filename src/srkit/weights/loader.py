@@ -11,7 +11,7 @@ from srkit.archs.adapter import NetworkModel
 from srkit.archs.common import InputConvention
 from srkit.archs.registry import get_spec
 from srkit.weights.errors import WeightsError
-from srkit.weights.fit import build_fitted
+from srkit.weights.fit import build_fitted, check_convention
 from srkit.weights.foreign import Detected, detect, read_torch_file, unwrap_state_dict
 from srkit.weights.native import load_native, manifest_path, read_safetensors
 
@@ -94,6 +94,7 @@ def load_network(
     what = f"{path} (read as {det.arch} x{s}"
     what += f", {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ")"
     net = build_fitted(det.arch, s, options, det.state, what)
+    check_convention(det.arch, options, det.convention, what)
     info = {"source": str(path), "arch": det.arch, "options": options, "scale": s}
     return net, s, det.convention, info
 

@@ -165,7 +165,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
     """Network, scale, convention and manifest of an srkit weight file."""
-    from srkit.weights.fit import build_fitted
+    from srkit.weights.fit import build_fitted, check_convention
 
     mpath = manifest_path(path)
     manifest = read_manifest(mpath)
@@ -185,8 +185,10 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
             raise WeightsError(f"{mpath}: an x{file_scale} {arch} model; asked for x{scale}")
         file_scale = scale
     state = read_safetensors(weights)
-    net = build_fitted(arch, file_scale, options, state, f"{mpath} ({arch} x{file_scale})")
+    what = f"{mpath} ({arch} x{file_scale})"
     convention = InputConvention.from_dict(manifest.get("input_convention", {}))
+    net = build_fitted(arch, file_scale, options, state, what)
+    check_convention(arch, options, convention, what)
     return net, file_scale, convention, manifest
 
 
