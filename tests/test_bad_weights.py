@@ -177,10 +177,11 @@ def pth_signature_of_the_wrong_rank(folder: Path) -> Path:
 
 
 def pth_huge_derived_network(folder: Path) -> Path:
-    """Shapes that make the detector ask for a network ~1000x larger than the file."""
+    """Shapes that make the detector ask for a network of ~150 GB from a file of 0.8 MB: it is
+    sized on the meta device and refused before anything is allocated."""
     path = folder / "imdn_x2.pth"
     state = {
-        "fea_conv.weight": torch.zeros(4096, 3, 1, 1),
+        "fea_conv.weight": torch.zeros(65536, 3, 1, 1),
         "IMDB1.c1.weight": torch.zeros(1),
         "upsampler.0.weight": torch.zeros(12, 1, 1, 1),
     }

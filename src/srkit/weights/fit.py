@@ -64,6 +64,9 @@ def build_fitted(
     first built on the meta device, which allocates nothing, and compared with the file's tensors:
     a file cannot make srkit allocate a network larger than the file itself.
     """
+    empty = [k for k, v in state.items() if v.numel() == 0]
+    if empty:
+        raise WeightsError(f"{what}: tensors without elements: {_listing(empty)}")
     elements = sum(v.numel() for v in state.values())
     for key, value in options.items():
         # Every size-like option (features, blocks, depth, ...) counts at least one weight.
