@@ -266,3 +266,13 @@ def test_a_valid_file_still_loads(tmp_path: Path) -> None:
     model = load(_tiny_native(tmp_path))
     assert model.scale == 2
     assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
+
+
+def test_forced_arch_reads_srkit_keys_with_the_arch_convention(tmp_path: Path) -> None:
+    """``--arch espcn`` on a plain state dict of srkit's ESPCN: a Y network, fed Y (not RGB)."""
+    torch.manual_seed(0)
+    net = build("espcn", scale=2)
+    torch.save(net.state_dict(), tmp_path / "mine_x2.pth")
+    model = load(tmp_path / "mine_x2.pth", arch="espcn")
+    assert model.convention.channels == "y"
+    assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)

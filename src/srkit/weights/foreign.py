@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from srkit.archs.common import DIV2K_MEAN, RGB01, RGB255, InputConvention
+from srkit.archs.registry import get_spec
 from srkit.weights.errors import WeightsError
 
 StateDict = dict[str, torch.Tensor]
@@ -343,7 +344,9 @@ def detect(state: StateDict, where: str, arch: str | None = None) -> Detected:
         key = ARCH_DETECTOR.get(arch)
         det = _run_detector(key, state, where) if key else None
         if det is None:
-            return Detected(arch, {}, None, (), dict(state), RGB01, ["not recognised"])
+            # srkit's own key names, read with the architecture's defaults and convention
+            convention = get_spec(arch).convention
+            return Detected(arch, {}, None, (), dict(state), convention, ["not recognised"])
         if det.arch != arch and {det.arch, arch} in ({"rlfn", "rlfn_s"}, {"edsr", "edsr_baseline"}):
             det.arch = arch  # same network family, the options read off the shapes decide
         return det
