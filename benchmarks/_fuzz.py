@@ -31,8 +31,9 @@ from pathlib import Path
 Target = Callable[[bytes, Path], None]
 
 
-class Hang(Exception):
-    """The input ran past the per-input time limit."""
+class Hang(BaseException):
+    """The input ran past the per-input time limit (a ``BaseException``, so that a reader's own
+    ``except Exception`` cannot turn it into a clean error)."""
 
 
 def cpu_name() -> str:
@@ -202,7 +203,7 @@ def _atheris_engine(run: Run, seeds: list[bytes], atheris) -> None:
         "-rss_limit_mb=4096",
         f"-seed={run.args.seed}",
         "-print_final_stats=0",
-        *([] if run.args.verbose else ["-close_fd_mask=2"]),  # libFuzzer's and decoders' chatter
+        *([] if run.args.verbose else ["-close_fd_mask=2"]),  # the decoders' stderr chatter
         str(corpus),
     ]
     atheris.Setup(libfuzzer, one_input)
@@ -234,7 +235,7 @@ def main(
         "--engine", choices=("auto", "atheris", "random"), default="auto", help="Input source."
     )
     parser.add_argument("--out", type=Path, default=None, help="Crashes and corpus (runs/fuzz/).")
-    parser.add_argument("--verbose", action="store_true", help="Keep libFuzzer's stderr output.")
+    parser.add_argument("--verbose", action="store_true", help="Keep the readers' stderr output.")
     args = parser.parse_args()
     try:
         import atheris
