@@ -220,7 +220,6 @@ def test_adapter_range_and_mean_round_trip() -> None:
 
 
 def test_adapter_y_only_network() -> None:
-    pytest.importorskip("srkit.image.color")
     from srkit.image.color import rgb_to_ycbcr
     from srkit.image.resize import imresize
 

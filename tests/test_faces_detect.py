@@ -109,7 +109,7 @@ def test_bad_images(detector):
 
 
 def test_facesr_crop_is_dlibs_chip(detector, lfw):
-    dlib = pytest.importorskip("dlib")
+    dlib = pytest.importorskip("dlib", reason="dlib (pip install dlib-bin) is not installed")
     from srkit.faces.align import align
 
     img = lfw.read(image_key("Abdullah_Gul", 1))

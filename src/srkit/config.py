@@ -122,6 +122,9 @@ def from_dict(cls: type[T], data: Any, *, where: str = "", env: dict[str, str] |
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: expected a mapping, got {data!r}")
+    odd = [key for key in data if not isinstance(key, str)]
+    if odd:
+        raise ConfigError(f"{label}: keys must be strings, got {odd[0]!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -161,12 +164,20 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def _one_line(error: Exception) -> str:
+    """PyYAML's messages span several lines (context, problem, position): join them."""
+    return " ".join(str(error).split())
+
+
 def set_by_path(data: dict, assignment: str) -> None:
     """Apply one ``--set a.b.c=value`` override (value parsed as YAML) to a raw config dict."""
     if "=" not in assignment:
         raise ConfigError(f"--set expects key=value, got {assignment!r}")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {key}: not a YAML value ({_one_line(error)})") from None
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:
@@ -184,9 +195,13 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({error})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the file ({error})") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(error)})") from error
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -89,7 +89,10 @@ def _convolve(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Same-size filtering with reflected borders, one kernel for all channels."""
     channels = x.shape[1]
     pad = kernel.shape[-1] // 2
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    # Reflection needs a border narrower than the image; a kernel wider than a small image
+    # repeats the edge pixels instead.
+    mode = "reflect" if pad < min(x.shape[-2:]) else "replicate"
+    padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
     weight = kernel.to(x.dtype).expand(channels, 1, *kernel.shape)
     return F.conv2d(padded, weight, groups=channels)
 

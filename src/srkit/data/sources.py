@@ -288,11 +288,17 @@ class ListFileSource(FileSource):
             text = list_path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise _missing(list_path, "image list") from None
+        except UnicodeDecodeError as error:
+            raise SourceError(f"{list_path}: not a UTF-8 text file ({error})") from None
+        except OSError as error:
+            raise SourceError(f"{list_path}: cannot read the image list ({error})") from None
         files: dict[str, Path] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             entry = line.strip()
             if not entry or entry.startswith("#"):
                 continue
+            if "\0" in entry:
+                raise SourceError(f"{list_path}:{number}: the line holds a NUL byte")
             if entry in files:
                 raise SourceError(f"{list_path}:{number}: {entry!r} is listed twice")
             files[entry] = list_path.parent / entry
@@ -338,8 +344,8 @@ class ZipSource(ImageSource):
         self._sizes = {
             info.filename: info.file_size
             for info in entries
-            if not info.is_dir()
-            and is_image_name(info.filename)
+            if is_image_name(info.filename)  # first: is_dir() fails on an empty name
+            and not info.is_dir()
             and not info.filename.startswith("__MACOSX/")
         }
         try:
@@ -359,8 +365,8 @@ class ZipSource(ImageSource):
         if self._zip is None or self._pid != os.getpid():
             try:
                 self._zip = zipfile.ZipFile(self.path)
-            except zipfile.BadZipFile as error:
-                raise SourceError(f"{self.path}: not a valid zip archive ({error})") from error
+            except Exception as error:  # zipfile raises many types on a damaged central directory
+                raise SourceError(f"{self.path}: not a valid zip archive ({error})") from None
             self._pid = os.getpid()
         return self._zip
 
@@ -374,6 +380,8 @@ class ZipSource(ImageSource):
                 raise ImageReadError(label, "corrupt zip entry", str(error)) from error
             except (RuntimeError, NotImplementedError) as error:  # encrypted, odd compression
                 raise ImageReadError(label, "cannot read zip entry", str(error)) from error
+            except Exception as error:  # zlib.error, a local header's undecodable name, ...
+                raise ImageReadError(label, "corrupt zip entry", str(error)) from error
 
     def read(self, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
         self._check(name)
@@ -416,6 +424,10 @@ def _import_h5py() -> Any:
     return h5py
 
 
+# h5py reports a damaged file with several types, depending on the HDF5 call that meets the damage.
+_HDF5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
+
 def _child(container: Any, key: str) -> Any:
     """``container[key]`` matching the key case-insensitively (``hr`` or ``HR``), or None."""
     for candidate in container:
@@ -450,10 +462,20 @@ class _Hdf5Images:
                 )
             width = max(5, len(str(node.shape[0] - 1)))
             self.keys = {f"{index:0{width}d}": index for index in range(node.shape[0])}
-        else:
+        elif isinstance(node, h5py.Group):
             self.keys = {key: key for key, item in node.items() if isinstance(item, h5py.Dataset)}
+        else:
+            raise SourceError(f"{origin}: {side!r} is neither a group nor a dataset")
 
     def read(self, node: Any, name: str, label: str, max_pixels: int | None) -> LoadedImage:
+        try:
+            return self._read(node, name, label, max_pixels)
+        except ImageReadError:
+            raise
+        except _HDF5_ERRORS as error:
+            raise ImageReadError(label, "cannot read HDF5 dataset", str(error)) from None
+
+    def _read(self, node: Any, name: str, label: str, max_pixels: int | None) -> LoadedImage:
         key = self.keys[name]
         dataset = node if self.stacked else node[key]
         shape = tuple(dataset.shape[1:] if self.stacked else dataset.shape)
@@ -461,10 +483,7 @@ class _Hdf5Images:
             raise ImageReadError(label, "unsupported array shape", f"{shape}")
         height, width = _image_size(shape)
         check_pixel_limit(label, width, height, max_pixels)  # before reading the data
-        try:
-            array = np.asarray(dataset[key] if self.stacked else dataset[()])
-        except (OSError, ValueError) as error:
-            raise ImageReadError(label, "cannot read HDF5 dataset", str(error)) from error
+        array = np.asarray(dataset[key] if self.stacked else dataset[()])
         if _channel_first(array.shape):
             array = np.moveaxis(array, 0, -1)
         return image_from_array(array, name=label, max_pixels=None)
@@ -489,24 +508,29 @@ class HDF5Source(ImageSource):
         self._file: Any = None
         self._pid = os.getpid()
         origin = str(self.path)
-        handle = self._handle()
-        hr_node = _child(handle, "hr")
-        if hr_node is None:
-            keys = sorted(handle)
-            self.close()
-            raise SourceError(f"{origin}: no 'hr' group or dataset (top-level keys: {keys})")
-        self._hr = _Hdf5Images(self._h5py, hr_node, "hr", origin)
-        lr_node = _child(handle, "lr")
-        self._lr = None if lr_node is None else _Hdf5Images(self._h5py, lr_node, "lr", origin)
-        if self._lr is not None and set(self._lr.keys) != set(self._hr.keys):
-            unpaired = sorted(set(self._hr.keys) ^ set(self._lr.keys), key=natural_key)
-            self.close()
-            raise SourceError(f"{origin}: 'hr' and 'lr' images do not pair up: {unpaired[:5]}")
         try:
+            self._hr, self._lr = self._layout(origin)
             super().__init__(self.path.stem, self._hr.keys, origin)
         except SourceError:
             self.close()
             raise
+        except _HDF5_ERRORS as error:
+            self.close()
+            raise SourceError(f"{origin}: damaged HDF5 file ({error})") from None
+
+    def _layout(self, origin: str) -> tuple[_Hdf5Images, _Hdf5Images | None]:
+        handle = self._handle()
+        hr_node = _child(handle, "hr")
+        if hr_node is None:
+            keys = sorted(handle)
+            raise SourceError(f"{origin}: no 'hr' group or dataset (top-level keys: {keys})")
+        hr = _Hdf5Images(self._h5py, hr_node, "hr", origin)
+        lr_node = _child(handle, "lr")
+        lr = None if lr_node is None else _Hdf5Images(self._h5py, lr_node, "lr", origin)
+        if lr is not None and set(lr.keys) != set(hr.keys):
+            unpaired = sorted(set(hr.keys) ^ set(lr.keys), key=natural_key)
+            raise SourceError(f"{origin}: 'hr' and 'lr' images do not pair up: {unpaired[:5]}")
+        return hr, lr
 
     @property
     def fingerprint(self) -> str | None:
@@ -528,7 +552,10 @@ class HDF5Source(ImageSource):
         self._check(name)
         label = f"{self.origin}:{images.side}/{name}"
         with self._lock:
-            node = _child(self._handle(), images.side)
+            try:
+                node = _child(self._handle(), images.side)
+            except _HDF5_ERRORS as error:
+                raise ImageReadError(label, "cannot read HDF5 dataset", str(error)) from None
             return images.read(node, name, label, max_pixels)
 
     def read(self, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:

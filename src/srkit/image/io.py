@@ -208,6 +208,8 @@ def _opener(source: ImageInput, name: str | None) -> tuple[Opener, str]:
                 raise ImageReadError(label, "permission denied") from None
             except OSError as error:
                 raise ImageReadError(label, "cannot open file", str(error)) from error
+            except ValueError as error:  # a NUL byte in the name
+                raise ImageReadError(label, "invalid file name", str(error)) from None
 
         return open_path, label
     if isinstance(source, (bytes, bytearray, memoryview)):

@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-from srkit.archs.common import RGB01
-from srkit.archs.detection import Detected, DetectionError, StateDict
+from srkit.archs.detection import Detected, DetectionError, KeyDetector, StateDict
 from srkit.archs.registry import detectors, get_spec
 from srkit.weights.errors import WeightsError
 
@@ -41,8 +40,9 @@ def read_torch_file(path: Path) -> StateDict:
             "(torch.save(model.state_dict(), ...)) from trusted code. Detail: "
             f"{str(err).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise WeightsError(f"{path}: not a readable PyTorch file ({err})") from None
+    except Exception as err:  # torch.load raises many types (IndexError, KeyError, ...) on junk
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise WeightsError(f"{path}: not a readable PyTorch file ({detail})") from None
     return unwrap_state_dict(obj, str(path))
 
 
@@ -74,6 +74,25 @@ def unwrap_state_dict(obj: Any, where: str) -> StateDict:
 # --- detection (the detectors live with their architectures) --------------------------------
 
 
+def _run_detector(detector: KeyDetector, state: StateDict, where: str) -> Detected | None:
+    """One detector; a file that has a family's signature keys but not the rest of its tensors
+    (or tensors of the wrong rank) is a ``WeightsError`` naming the family, not a ``KeyError``."""
+    try:
+        return detector.detect(state, where)
+    except (WeightsError, DetectionError):
+        raise
+    except KeyError as err:
+        raise WeightsError(
+            f"{where}: has the signature keys of {detector.family} ({detector.signature}) but "
+            f"not its tensor {err.args[0]!r}"
+        ) from None
+    except (IndexError, ValueError, TypeError, RuntimeError, ArithmeticError) as err:
+        raise WeightsError(
+            f"{where}: has the signature keys of {detector.family} ({detector.signature}) but "
+            f"a tensor of an unexpected shape ({err})"
+        ) from None
+
+
 def detect(state: StateDict, where: str, arch: str | None = None) -> Detected:
     """Recognise the architecture of ``state`` (or read it as ``arch``).
 
@@ -84,14 +103,17 @@ def detect(state: StateDict, where: str, arch: str | None = None) -> Detected:
     try:
         if arch is not None:
             spec = get_spec(arch)
-            det = spec.detector.detect(state, where) if spec.detector else None
+            det = _run_detector(spec.detector, state, where) if spec.detector else None
             if det is None:
-                return Detected(spec.name, {}, None, (), dict(state), RGB01, ["not recognised"])
+                # srkit's own key names, read with the architecture's defaults and convention
+                return Detected(
+                    spec.name, {}, None, (), dict(state), spec.convention, ["not recognised"]
+                )
             if det.arch != spec.name and get_spec(det.arch).detector == spec.detector:
                 det.arch = spec.name  # same network family, the options read off the shapes decide
             return det
         for detector in detectors():
-            det = detector.detect(state, where)
+            det = _run_detector(detector, state, where)
             if det is not None:
                 return det
     except DetectionError as err:

@@ -9,12 +9,12 @@ from torch import nn
 
 from srkit.archs.adapter import NetworkModel
 from srkit.archs.common import InputConvention
-from srkit.archs.registry import build, get_spec
+from srkit.archs.registry import get_spec
 from srkit.weights.errors import WeightsError
-from srkit.weights.fit import load_exact
+from srkit.weights.fit import build_fitted, check_convention
 from srkit.weights.foreign import Detected, detect, read_torch_file, unwrap_state_dict
 from srkit.weights.matconvnet import read_lapsrn_mat
-from srkit.weights.native import load_native, manifest_path
+from srkit.weights.native import load_native, manifest_path, read_safetensors
 
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
 WEIGHT_SUFFIXES = (*TORCH_SUFFIXES, ".safetensors", ".json", ".mat")
@@ -38,12 +38,10 @@ def _read_foreign(path: Path, arch: str | None) -> Detected:
             raise WeightsError(f"{where}: MatConvNet files are read as lapsrn, not {arch}")
         return read_lapsrn_mat(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file  # the optional `weights` extra
-
-        state = unwrap_state_dict(load_file(str(path)), where)
+        state = unwrap_state_dict(read_safetensors(path), where)
     else:
         state = read_torch_file(path)
-    return detect(state, where, arch=get_spec(arch).name if arch else None)
+    return detect(state, where, arch=arch)
 
 
 def _pick_scale(det: Detected, path: Path, scale: int | None) -> int:
@@ -79,18 +77,23 @@ def load_network(
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
+    if arch is not None:
+        try:
+            arch = get_spec(arch).name
+        except KeyError as err:
+            raise WeightsError(f"{path}: {err.args[0]}") from None
     if _is_native(path):
         net, s, convention, manifest = load_native(path, scale)
-        if arch is not None and get_spec(arch).name != manifest["arch"]:
+        if arch is not None and arch != manifest["arch"]:
             raise WeightsError(f"{path}: an srkit {manifest['arch']} file, not {arch}")
         return net, s, convention, {"source": str(path), **manifest}
     det = _read_foreign(path, arch)
     s = _pick_scale(det, path, scale)
     options = dict(det.options)
-    net = build(det.arch, scale=s, **options)
     what = f"{path} (read as {det.arch} x{s}"
     what += f", {', '.join(f'{k}={v}' for k, v in options.items())})" if options else ")"
-    load_exact(net, det.state, what)
+    net = build_fitted(det.arch, s, options, det.state, what)
+    check_convention(det.arch, options, det.convention, what)
     info = {"source": str(path), "arch": det.arch, "options": options, "scale": s}
     info["purpose"] = "general"  # the authors' SR checkpoints srkit reads
     return net, s, det.convention, info

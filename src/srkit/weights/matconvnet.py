@@ -27,6 +27,17 @@ def _layers(net) -> dict[str, object]:
 
 
 def read_lapsrn_mat(path: Path) -> Detected:
+    """The LapSRN network of a MatConvNet file; anything else is one ``WeightsError``."""
+    try:
+        return _read_lapsrn_mat(path)
+    except WeightsError:
+        raise
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as err:
+        what = f"missing {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
+        raise WeightsError(f"{path}: not a complete LapSRN DagNN ({what})") from None
+
+
+def _read_lapsrn_mat(path: Path) -> Detected:
     try:
         import scipy.io
     except ImportError as err:  # pragma: no cover - scipy is a declared extra

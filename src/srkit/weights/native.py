@@ -29,7 +29,6 @@ from srkit.archs.common import InputConvention
 from srkit.archs.registry import build, count_params, get_spec
 from srkit.common.files import atomic_path, write_text_atomic
 from srkit.weights.errors import WeightsError
-from srkit.weights.fit import load_exact
 
 FORMAT = "srkit-weights"
 VERSION = 1
@@ -117,26 +116,61 @@ def save_model(
     return write_text_atomic(out, json.dumps(manifest, indent=2) + "\n")
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    mpath = manifest_path(path)
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file; a truncated or malformed file is a ``WeightsError``.
+
+    The safetensors header is checked against the file (offsets, dtypes, shapes) before any
+    tensor is read, so a header that lies about sizes cannot make it read past the file.
+    """
     try:
-        manifest = json.loads(mpath.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise WeightsError(f"{mpath}: cannot read the srkit manifest ({err})") from None
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:  # pragma: no cover - safetensors is a declared dependency of srkit files
+        raise WeightsError(
+            f"{path}: reading .safetensors files needs safetensors (pip install safetensors)"
+        ) from None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise WeightsError(f"{path}: not a readable safetensors file ({detail})") from None
+    if not state:
+        raise WeightsError(f"{path}: the safetensors file holds no tensors")
+    return state
+
+
+def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
+    """The manifest's fields with the types ``load_native`` relies on, or one clear error."""
+    if not isinstance(manifest, dict):
+        raise WeightsError(f"{mpath}: not an srkit manifest (a JSON {type(manifest).__name__})")
     if manifest.get("format") != FORMAT:
         raise WeightsError(f"{mpath}: not an srkit manifest (format={manifest.get('format')!r})")
     missing = [k for k in ("arch", "options", "scale", "weights", "sha256") if k not in manifest]
     if missing:
         raise WeightsError(f"{mpath}: manifest lacks {', '.join(missing)}")
-    manifest.setdefault("purpose", DEFAULT_PURPOSE)  # manifests from before purposes
-    check_purpose(manifest["purpose"], str(mpath))
+    expected = {
+        "arch": (str, "a string"),
+        "options": (dict, "an object"),
+        "weights": (str, "a file name"),
+        "sha256": (str, "a hex string"),
+        "input_convention": (dict, "an object"),
+    }
+    for key, (kind, what) in expected.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise WeightsError(f"{mpath}: manifest field {key!r} must be {what}")
     scale = manifest["scale"]
-    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
-        raise WeightsError(f"{mpath}: scale must be an integer >= 1, got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 16:
+        raise WeightsError(f"{mpath}: manifest field 'scale' must be 1..16, got {scale!r}")
+    try:
+        get_spec(manifest["arch"])
+    except KeyError as err:
+        raise WeightsError(f"{mpath}: {err.args[0]}") from None
     try:
         manifest_convention(manifest)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"{mpath}: bad input_convention ({err})") from None
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"{mpath}: manifest field 'input_convention': {err}") from None
+    manifest.setdefault("purpose", DEFAULT_PURPOSE)  # manifests from before purposes
+    check_purpose(manifest["purpose"], str(mpath))
     return manifest
 
 
@@ -145,9 +179,18 @@ def manifest_convention(manifest: dict[str, Any]) -> InputConvention:
     return InputConvention.from_dict(manifest.get("input_convention") or {})
 
 
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    mpath = manifest_path(path)
+    try:
+        manifest = json.loads(mpath.read_bytes())
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WeightsError(f"{mpath}: cannot read the srkit manifest ({err})") from None
+    return _check_manifest(manifest, mpath)
+
+
 def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
     """Network, scale, convention and manifest of an srkit weight file."""
-    from safetensors.torch import load_file  # the optional `weights` extra
+    from srkit.weights.fit import build_fitted, check_convention
 
     mpath = manifest_path(path)
     manifest = read_manifest(mpath)
@@ -161,15 +204,17 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
                 f"{weights}: sha256 {digest} does not match the manifest's {manifest['sha256']} "
                 "(file changed or corrupted)"
             )
-    arch, file_scale, options = manifest["arch"], int(manifest["scale"]), manifest["options"]
+    arch, file_scale, options = manifest["arch"], manifest["scale"], manifest["options"]
     if scale is not None and scale != file_scale:
         if not options.get("multi_scale") or scale not in get_spec(arch).scales:
             raise WeightsError(f"{mpath}: an x{file_scale} {arch} model; asked for x{scale}")
         file_scale = scale
-    net = build(arch, scale=file_scale, **options)
-    state = load_file(str(weights))
-    load_exact(net, state, f"{mpath} ({arch} x{file_scale})")
-    return net, file_scale, manifest_convention(manifest), manifest
+    state = read_safetensors(weights)
+    what = f"{mpath} ({arch} x{file_scale})"
+    convention = manifest_convention(manifest)
+    net = build_fitted(arch, file_scale, options, state, what)
+    check_convention(arch, options, convention, what)
+    return net, file_scale, convention, manifest
 
 
 def as_tensor_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
