@@ -24,7 +24,10 @@ out = Console()
 
 # Options that take several values after one flag (`--scale 2 3 4`), as SR users type them.
 _VARIADIC_OPTIONS = {"--scale", "--data"}
-_VARIADIC_BY_COMMAND = {"bench": {"--model"}}  # several models side by side in one table
+_VARIADIC_BY_COMMAND = {
+    "bench": {"--model"},  # several models side by side in one table
+    "models": {"--update-docs"},  # several Markdown files
+}
 
 
 def _expand_variadic(argv: list[str]) -> list[str]:
@@ -723,6 +726,8 @@ def speed(
         "  srkit models\n\n"
         "  srkit models --purpose face\n\n"
         "  srkit models --json models.json\n\n"
+        "  srkit models --markdown   # the table docs/models.md shows\n\n"
+        "  srkit models --update-docs README.md docs/*.md   # rewrite the generated tables\n\n"
         "  srkit bench --model repan_x4 --scale 4"
     )
 )
@@ -735,15 +740,40 @@ def models(
         str | None,
         typer.Option(help="Only the models for: general, perceptual, face, blind or style."),
     ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown (as the docs show it).")
+    ] = False,
+    update_docs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--update-docs",
+            help="Rewrite the generated tables (<!-- generated: NAME --> blocks) of these "
+            "Markdown files from the manifests.",
+        ),
+    ] = None,
 ) -> None:
     """List the trained models shipped with srkit (offline, usable by name)."""
     from srkit.common.files import write_text_atomic
-    from srkit.zoo import models_for
+    from srkit.zoo import models_for, models_markdown, refresh_generated
 
     try:
         shipped = models_for(purpose)
     except (ValueError, OSError) as error:
         _fail(str(error))
+    if update_docs:
+        for path in update_docs:
+            try:
+                text = path.read_text(encoding="utf-8")
+                fresh = refresh_generated(text)
+            except (ValueError, OSError) as error:
+                _fail(f"{path}: {error}")
+            if fresh != text:
+                write_text_atomic(path, fresh)
+                console.print(f"updated {path}")
+        return
+    if markdown:
+        out.print(models_markdown(shipped), end="", highlight=False, soft_wrap=True, markup=False)
+        return
     if json_out is not None:
         import json
 

@@ -16,6 +16,7 @@ manifest says what the model is for (``purpose``: general, perceptual, face, bli
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -196,3 +197,126 @@ def resolve_shipped(spec: str, scale: int | None):
     """``srkit.models`` resolver: a shipped model by name, or None."""
     model = find_model(spec, scale)
     return None if model is None else load_shipped(model)
+
+
+# --- the model tables in the docs, generated from the manifests -------------------------------
+# A Markdown file shows a table as a block between two marker lines; `srkit models --update-docs
+# FILE...` rewrites every block from the manifests, and tests/test_docs.py fails when a
+# committed block differs from what the manifests give:
+#
+#     <!-- generated: models-table -->
+#     | model | ... |
+#     <!-- end generated -->
+
+GENERATED_BLOCK = re.compile(
+    r"(?P<start><!-- generated: (?P<name>[a-z0-9-]+) -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<end><!-- end generated -->)",
+    re.DOTALL,
+)
+
+
+def _kilo(iterations: int) -> str:
+    return f"{iterations / 1000:g}k"
+
+
+def _figure(psnr: float | None, ssim: float | None) -> str:
+    return "-" if psnr is None or ssim is None else f"{psnr:.3f} / {ssim:.4f}"
+
+
+def _delta(value: float | None, reference: float | None) -> str:
+    return "-" if value is None or reference is None else f"{value - reference:+.3f}"
+
+
+def training_summary(model: ShippedModel) -> str:
+    """``5k + 5k + 15k it from espcn_x3_ft, 0.78 h``: the stages run at the model's own scale
+    (the weights of another scale it starts from are counted at theirs) and their wall time."""
+    recipe = model.manifest.get("training_recipe") or {}
+    stages = recipe.get("stages") or []
+    own = [s for s in stages if int(s.get("scale", model.scale)) == model.scale]
+    if not own:
+        return "-"
+    text = " + ".join(_kilo(int(s["iterations"])) for s in own) + " it"
+    first = stages.index(own[0])
+    if first > 0:
+        text += f" from {stages[first - 1]['name']}"
+    seconds = sum(float(s.get("wall_seconds") or 0.0) for s in own)
+    return f"{text}, {seconds / 3600:.2f} h"
+
+
+def _notes(model: ShippedModel) -> str:
+    notes = ["default"] if model.default else []
+    teacher = (model.manifest.get("training_recipe") or {}).get("distilled_from")
+    if teacher:
+        notes.append(f"last stage distilled from {Path(teacher).name}")
+    return "; ".join(notes)
+
+
+def paper_psnr(model: ShippedModel) -> float | None:
+    """The paper's Set5 PSNR (or the design target), as ``srkit ship --paper`` recorded it."""
+    value = model.manifest.get("scores", {}).get("paper_set5_psnr")
+    return None if value is None else float(value)
+
+
+def models_markdown(models: tuple[ShippedModel, ...] | None = None) -> str:
+    """Every shipped model as a Markdown table: params, training, Set5 in both conventions,
+    the paper's figure and the gap to it."""
+    models = shipped_models() if models is None else models
+    lines = [
+        "| model | purpose | params | training (stages at its scale, wall time) "
+        "| Set5 modern | Set5 legacy | paper / target | legacy - paper | modern - paper | notes |",
+        "|---|---|---:|---|---|---|---:|---:|---:|---|",
+    ]
+    for m in models:
+        paper = paper_psnr(m)
+        name = f"**{m.name}**" if m.default else m.name
+        lines.append(
+            f"| {name} | {m.purpose} | {m.params:,} | {training_summary(m)} "
+            f"| {_figure(m.set5_psnr, m.set5_ssim)} "
+            f"| {_figure(m.set5_psnr_legacy, m.set5_ssim_legacy)} "
+            f"| {'-' if paper is None else f'{paper:g}'} "
+            f"| {_delta(m.set5_psnr_legacy, paper)} | {_delta(m.set5_psnr, paper)} "
+            f"| {_notes(m)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def defaults_markdown(models: tuple[ShippedModel, ...] | None = None) -> str:
+    """The default model of each scale and purpose as a short Markdown table."""
+    models = shipped_models() if models is None else models
+    lines = [
+        "| scale | default model | purpose | params | Set5 modern | Set5 legacy |",
+        "|---|---|---|---:|---|---|",
+    ]
+    for m in sorted((m for m in models if m.default), key=lambda m: (m.purpose, m.scale)):
+        lines.append(
+            f"| x{m.scale} | {m.name} | {m.purpose} | {m.params:,} "
+            f"| {_figure(m.set5_psnr, m.set5_ssim)} "
+            f"| {_figure(m.set5_psnr_legacy, m.set5_ssim_legacy)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+DOC_TABLES = {"models-table": models_markdown, "default-models": defaults_markdown}
+
+
+def refresh_generated(text: str, models: tuple[ShippedModel, ...] | None = None) -> str:
+    """``text`` with every generated block rewritten from the manifests (see above)."""
+    unknown = sorted({m["name"] for m in GENERATED_BLOCK.finditer(text)} - set(DOC_TABLES))
+    if unknown:
+        raise ValueError(
+            f"unknown generated table(s) {', '.join(unknown)}; known: {', '.join(DOC_TABLES)}"
+        )
+    blocks = len(GENERATED_BLOCK.findall(text))
+    if text.count("<!-- generated: ") != blocks:
+        raise ValueError("a '<!-- generated: NAME -->' line has no '<!-- end generated -->'")
+
+    def render(match: re.Match[str]) -> str:
+        return match["start"] + DOC_TABLES[match["name"]](models) + match["end"]
+
+    return GENERATED_BLOCK.sub(render, text)
+
+
+def outside_generated(text: str) -> str:
+    """``text`` without its generated blocks (what is written by hand)."""
+    return GENERATED_BLOCK.sub("", text)
