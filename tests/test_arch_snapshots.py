@@ -44,6 +44,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "lapsrn": {},
     "srdensenet": {"blocks": 3, "layers": 4, "growth": 8, "features": 32, "bottleneck": 64},
     "srresnet": {},
+    "srgan_leftthomas": {},
     "edsr_baseline": {},
     "edsr": {"blocks": 4, "features": 32},  # res_scale 0.1 as the paper's EDSR
     "dbpn": {"stages": 3, "features": 16, "init_features": 32},

@@ -33,6 +33,8 @@ PUBLISHED = {
     # SRResNet (SRGAN generator, 16 blocks with BN) x4: commonly cited as 1.5M (the paper
     # prints no count); 1.55M to three figures.
     ("srresnet", 4): (1_550_000, "all"),
+    # leftthomas/SRGAN's generator (5 blocks): the tensors of its released netG_epoch_4_100.pth.
+    ("srgan_leftthomas", 4): (734_092, "all"),
     # EDSR-PyTorch README (sanghyun-son/EDSR-PyTorch) model table.
     ("edsr_baseline", 2): (1_370_000, "all"),
     ("edsr_baseline", 3): (1_550_000, "all"),
@@ -78,6 +80,7 @@ SMALL = {
     "lapsrn": {"depth": 2, "features": 8},
     "srdensenet": {"blocks": 2, "layers": 2, "growth": 4, "features": 8, "bottleneck": 8},
     "srresnet": {"blocks": 2, "features": 8},
+    "srgan_leftthomas": {"blocks": 2, "features": 8},
     "edsr_baseline": {"blocks": 2, "features": 8},
     "edsr": {"blocks": 2, "features": 8},
     "dbpn": {"stages": 3, "features": 8, "init_features": 16},
@@ -424,7 +427,7 @@ def test_checkpoint_detectors_live_with_their_archs() -> None:
     from srkit.archs import detectors
 
     families = [d.family for d in detectors()]
-    assert families == ["edsr", "rrdb", "a2n", "imdn", "rlfn", "carn_m"]
+    assert families == ["srgan_leftthomas", "edsr", "rrdb", "a2n", "imdn", "rlfn", "carn_m"]
     for spec in ARCHS.values():
         if spec.detector is not None:
             # the detector is declared in the arch's own module and names a registered family

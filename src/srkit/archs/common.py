@@ -190,3 +190,32 @@ def check_scale(name: str, scale: int, scales: tuple[int, ...]) -> None:
 
 def make_layers(n: int, factory: Callable[[], nn.Module]) -> nn.Sequential:
     return nn.Sequential(*(factory() for _ in range(n)))
+
+
+@dataclass(frozen=True)
+class DiscriminatorSpec:
+    """A GAN discriminator, declared in its own module under ``srkit.archs.discriminators``.
+
+    Discriminators are not SR networks (no scale, no input convention: they read RGB images in
+    [0, 1] and return logits), so they have their own table, apart from the SR registry.
+    ``input_size``: the side its input must have at ``defaults`` (``None``: any size, e.g. a
+    patch discriminator); ``published_params``: the count at ``defaults`` (its source in
+    ``params_source``).
+    """
+
+    name: str
+    cls: type[nn.Module]
+    defaults: dict[str, Any]
+    reference: Reference
+    description: str
+    input_size: int | None = None
+    published_params: int | None = None
+    params_source: str = ""
+
+    def options(self, **overrides: Any) -> dict[str, Any]:
+        unknown = set(overrides) - set(self.defaults)
+        if unknown:
+            known = ", ".join(sorted(self.defaults))
+            bad = ", ".join(sorted(unknown))
+            raise TypeError(f"{self.name}: unknown option(s) {bad}; known: {known}")
+        return {**self.defaults, **overrides}

@@ -30,6 +30,7 @@ from srkit.archs import (
     rrdb,
     srcnn,
     srdensenet,
+    srgan_leftthomas,
     srresnet,
     vdsr,
 )
@@ -45,6 +46,7 @@ MODULES: tuple[ModuleType, ...] = (
     lapsrn,
     srdensenet,
     srresnet,
+    srgan_leftthomas,
     edsr,
     dbpn,
     rrdb,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib
 
 from srkit.train.task import Task
+from srkit.train.tasks.gan import GanTask
 from srkit.train.tasks.supervised import SupervisedTask
 
 TASKS: dict[str, type[Task]] = {
     SupervisedTask.name: SupervisedTask,
+    GanTask.name: GanTask,
 }
 
 

@@ -1,0 +1,154 @@
+"""``task: gan``: a generator trained against a discriminator (SRGAN, ESRGAN, WGAN-GP).
+
+The generator ``g`` is the stage's ``arch``, usually warm-started from a PSNR-trained model
+through ``init:``; its loss is the weighted sum of ``losses.g`` (pixel and perceptual terms, as
+the supervised task builds it) plus ``adversarial_weight`` times the adversarial term of
+``kind`` (:mod:`srkit.losses.adversarial`). The discriminator ``d`` is one of
+:mod:`srkit.archs.discriminators`; it reads RGB images in [0, 1] (the HR patches and the
+generator's outputs). Each has its own optimizer and schedule (``optimizers: {g: ..., d: ...}``)::
+
+    task: gan
+    arch: srresnet
+    init: {path: runs/srresnet_x4/srresnet_x4.safetensors}
+    optimizers:
+      g: {lr: 1.0e-4, schedule: {name: multistep, milestones: [50000], gamma: 0.1}}
+      d: {lr: 1.0e-4, schedule: {name: multistep, milestones: [50000], gamma: 0.1}}
+    losses:
+      g: [{name: l1, weight: 1.0e-2}]
+    gan:
+      discriminator: {arch: srgan_vgg, options: {input_size: 128}}
+      kind: ragan              # vanilla | lsgan | hinge | wgan_gp | ragan
+      d_steps: 1               # discriminator steps per generator step
+      d_warmup: 0              # first iterations: the discriminator only
+      adversarial_weight: 5.0e-3
+      gp_weight: 10            # wgan_gp only
+
+One iteration: the generator's output for the batch, ``d_steps`` discriminator steps on (HR,
+output) with the gradient penalty for ``wgan_gp``, then (after ``d_warmup`` iterations) one
+generator step in which the discriminator is frozen. Validation (PSNR/SSIM on ``val.data``),
+EMA (``train.ema``, of ``g`` by default) and export (the generator, as the supervised task
+ships it) are the supervised task's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from srkit.archs import get_spec
+from srkit.archs.discriminators import build_discriminator, get_discriminator_spec
+from srkit.losses.adversarial import ADVERSARIAL, adversarial_loss, gradient_penalty
+from srkit.train.batch import Batch
+from srkit.train.tasks.supervised import SupervisedTask, network_channels
+
+
+@dataclass
+class DiscriminatorConfig:
+    arch: str = "srgan_vgg"  # a name of srkit.archs.discriminators.DISCRIMINATORS
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            spec = get_discriminator_spec(self.arch)
+        except KeyError as error:  # a config error names the known ones
+            raise ValueError(error.args[0]) from None
+        spec.options(**self.options)  # TypeError names the accepted options
+
+
+class GanTask(SupervisedTask):
+    name = "gan"
+    network_names = ("g", "d")
+
+    @dataclass
+    class Options(SupervisedTask.Options):
+        discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+        kind: Literal["vanilla", "lsgan", "hinge", "wgan_gp", "ragan"] = "vanilla"
+        d_steps: int = 1  # discriminator steps per iteration
+        d_warmup: int = 0  # iterations that train the discriminator only
+        adversarial_weight: float = 5e-3
+        gp_weight: float = 10.0  # the gradient penalty's lambda (wgan_gp)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.d_steps < 1 or self.d_warmup < 0:
+                raise ValueError("d_steps must be >= 1 and d_warmup >= 0")
+            if self.adversarial_weight < 0 or self.gp_weight < 0:
+                raise ValueError("adversarial_weight and gp_weight must be >= 0")
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        if "d" in config.losses:
+            raise ValueError(
+                "losses.d: the discriminator's loss is gan.kind "
+                f"({', '.join(ADVERSARIAL)}); losses.g holds the generator's other terms"
+            )
+        if get_spec(config.arch).convention.channels != "rgb":
+            raise ValueError(f"gan: the generator must output RGB; {config.arch} outputs Y only")
+        options = config.task_options.discriminator
+        side = config.data.lr_patch * config.scale
+        with torch.device("meta"):  # shapes only: nothing is allocated or computed
+            net = build_discriminator(options.arch, **options.options).eval()
+            try:
+                net(torch.empty(2, 3, side, side))
+            except (ValueError, RuntimeError) as error:
+                raise ValueError(
+                    f"gan.discriminator {options.arch} cannot read the {side} x {side} HR "
+                    f"patches (data.lr_patch x scale): {str(error).splitlines()[0]}"
+                ) from None
+
+    def build(self, resuming: bool) -> None:
+        super().build(resuming)  # the generator, its init:, optimizer and losses.g
+        ctx, options = self.ctx, self.options.discriminator
+        d = build_discriminator(options.arch, **options.options).to(ctx.device)
+        if ctx.channels_last:
+            d = d.to(memory_format=torch.channels_last)
+        self.networks["d"] = d
+        self.add_optimizer("d")
+        self.adversarial = adversarial_loss(self.options.kind)
+
+    def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
+        ctx, options, convention = self.ctx, self.options, self.convention
+        x = convention.to_network(network_channels(batch.lr, convention))
+        x = x.contiguous(memory_format=ctx.memory_format)
+        real = batch.hr.contiguous(memory_format=ctx.memory_format)
+        train_g = iteration >= options.d_warmup
+        with torch.set_grad_enabled(train_g), ctx.autocast():
+            sr = convention.from_network(ctx.models["g"](x).float())
+        fake = sr.detach()
+
+        d = ctx.models["d"]
+        logs: dict[str, torch.Tensor] = {}
+        for _ in range(options.d_steps):
+            with ctx.autocast():
+                loss_d = self.adversarial.discriminator_loss(d(real).float(), d(fake).float())
+            if self.adversarial.gradient_penalty:
+                penalty = gradient_penalty(d, real, fake)  # in fp32, outside autocast
+                loss_d = loss_d + options.gp_weight * penalty
+                logs["gp"] = penalty.detach()
+            ctx.backward_step("d", loss_d)
+        logs["loss_d"] = loss_d.detach()
+        if not train_g:
+            return logs
+
+        # the generator's step: the discriminator judges but is not trained (and is called
+        # unwrapped, so that no DDP reduction of its parameters is started)
+        d_net = self.networks["d"]
+        d_net.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                if self.teacher is not None:
+                    batch.teacher = self.teacher(batch.lr).clone()
+                pixel, parts = self.criterion(sr, batch)
+                real_logits = None
+                if self.adversarial.generator_needs_real:
+                    with torch.no_grad():
+                        real_logits = d_net(real).float()
+                adversarial = self.adversarial.generator_loss(d_net(sr).float(), real_logits)
+                loss = pixel + options.adversarial_weight * adversarial
+            ctx.backward_step("g", loss)
+        finally:
+            d_net.requires_grad_(True)
+        return {"loss": loss.detach(), "adversarial": adversarial.detach(), **parts, **logs}
