@@ -121,6 +121,7 @@ def test_gan_resumes_bit_exactly_after_kill_9(tmp_path):
     manifest = json.loads((tmp_path / "straight" / "gan.json").read_text())
     assert manifest["arch"] == "edsr_baseline" and manifest["options"]["features"] == 8
     assert manifest["training_recipe"]["config"]["gan"]["kind"] == "wgan_gp"
+    assert manifest["purpose"] == "perceptual"  # srkit models lists GAN generators as such
 
 
 def test_d_warmup_leaves_the_warm_started_generator_unchanged(tmp_path):

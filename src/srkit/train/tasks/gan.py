@@ -59,6 +59,7 @@ class DiscriminatorConfig:
 
 class GanTask(SupervisedTask):
     name = "gan"
+    purpose = "perceptual"  # exported generators are listed as perceptual models
     network_names = ("g", "d")
 
     @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -72,6 +72,7 @@ def check_sha256(path: str, expected: str | None) -> None:
 
 class SupervisedTask(Task):
     name = "supervised"
+    purpose: ClassVar[str] = "general"  # what the exported model is for (srkit models lists it)
 
     @dataclass
     class Options:
@@ -227,6 +228,7 @@ class SupervisedTask(Task):
             training_recipe=recipe,
             scores=validation,
             name=name,
+            purpose=self.purpose,
         )
 
     def state_dict(self) -> dict[str, Any]:
