@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
 from srkit.image.resize import imresize, quantize_uint8
+from srkit.metrics.select import ImageMetric
 from srkit.metrics.sr import check_convention, mod_crop, psnr_ssim
 from srkit.models import SRModel
 
@@ -27,6 +28,7 @@ class ImageScore:
     ssim: float
     height: int
     width: int
+    extra: dict[str, float] = field(default_factory=dict)  # --metrics beyond PSNR/SSIM
 
 
 def super_resolve_uint8(model: SRModel, lr: torch.Tensor) -> torch.Tensor:
@@ -46,6 +48,7 @@ def score_image(
     channel: str = "y",
     border: int | None = None,
     degradation: Degradation = matlab_bicubic_lr,
+    metrics: Sequence[ImageMetric] = (),
 ) -> ImageScore:
     """HR uint8 ``(1, 3, H, W)`` -> PSNR/SSIM of ``model``'s reconstruction from its LR."""
     check_convention(convention)
@@ -61,10 +64,15 @@ def score_image(
         )
     border = scale if border is None else border
     psnr, ssim = psnr_ssim(sr, hr, border=border, convention=convention, channel=channel)
+    extra = {
+        m.name: m.score(sr, hr, border=border, convention=convention, channel=channel)
+        for m in metrics
+    }
     return ImageScore(
         image=name,
         psnr=psnr.item(),
         ssim=ssim.item(),
         height=int(hr.shape[-2]),
         width=int(hr.shape[-1]),
+        extra=extra,
     )

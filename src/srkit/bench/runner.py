@@ -16,6 +16,7 @@ from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr, sco
 from srkit.data.prefetch import prefetched
 from srkit.data.sources import ImageSource, open_source
 from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
+from srkit.metrics.select import ImageMetric
 from srkit.metrics.sr import check_convention
 from srkit.models import SelfEnsemble, SRModel, resolve_model
 
@@ -35,12 +36,15 @@ class DatasetResult:
     seconds: float
     skipped: list[str] = field(default_factory=list)
     per_image: list[ImageScore] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)  # means of the --metrics beyond PSNR/SSIM
 
     def summary(self) -> dict:
-        """The JSON record scripts rely on (no per-image rows)."""
+        """The JSON record scripts rely on (no per-image rows); extra metrics are top-level
+        keys (``lpips``, ``msssim``, ``niqe``)."""
         record = asdict(self)
         record.pop("per_image")
-        for key in ("psnr", "ssim"):  # NaN (nothing scored) is not valid JSON
+        record.update(record.pop("extra"))
+        for key in ("psnr", "ssim", *self.extra):  # NaN (nothing scored) is not valid JSON
             if not math.isfinite(record[key]):
                 record[key] = None
         return record
@@ -80,8 +84,11 @@ def evaluate_models(
     degradation: Degradation = matlab_bicubic_lr,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     on_image: ProgressCallback | None = None,
+    metrics: Sequence[ImageMetric] = (),
 ) -> list[DatasetResult]:
     """Score one model per scale on every image of ``source`` (each image is decoded once).
+
+    ``metrics``: scored besides PSNR/SSIM (:func:`srkit.metrics.select.parse_metrics`).
 
     A bad image raises its ``ImageReadError`` unless ``skip_bad``, which lists it in ``skipped``.
     ``on_image(k)`` is called after each image with the number of (image, scale) steps done.
@@ -107,6 +114,7 @@ def evaluate_models(
                 channel=channel,
                 border=border,
                 degradation=degradation,
+                metrics=metrics,
             )
             out.append((scale, score, time.perf_counter() - start))
         return out
@@ -159,6 +167,12 @@ def evaluate_models(
                 seconds=round(seconds[scale], 4),
                 skipped=list(skipped),
                 per_image=rows,
+                extra={
+                    m.name: float(np.mean([r.extra[m.name] for r in rows]))
+                    if rows
+                    else float("nan")
+                    for m in metrics
+                },
             )
         )
     return results
