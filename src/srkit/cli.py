@@ -134,6 +134,13 @@ def bench(
             "time), reported as NAME+ like the papers' EDSR+ rows.",
         ),
     ] = False,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: psnr,ssim (always) and lpips (ST-LPIPS AlexNet), lpips_vgg, "
+            "lpips_std:ALEXNET.pth (standard LPIPS), msssim, niqe.",
+        ),
+    ] = "psnr,ssim",
 ) -> None:
     """Evaluate a model on datasets and scales, exactly as SR papers do.
 
@@ -142,11 +149,12 @@ def bench(
     to uint8; PSNR/SSIM are taken on the BT.601 Y channel with `scale` pixels of border removed.
     """
 
-    from srkit.bench.report import results_table, write_csv, write_json
+    from srkit.bench.report import metrics_table, results_table, write_csv, write_json
     from srkit.bench.runner import run_benchmark
     from srkit.common.progress import progress_bar
     from srkit.data.builtin import bundled_set5
     from srkit.image.io import ImageReadError
+    from srkit.metrics.select import parse_metrics
 
     datasets = data or [str(bundled_set5())]
     options: dict = {"lr": lr, "pair_crop": pair_crop}
@@ -171,6 +179,10 @@ def bench(
     scales = sorted(set(scale or [2, 3, 4]))
     if any(s < 1 for s in scales):
         _fail(f"scales must be positive integers, got {scales}")
+    try:
+        options["metrics"] = parse_metrics(metrics)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(f"--metrics: {error}")
     progress = progress_bar(console=console)
     tasks: list = []
 
@@ -198,6 +210,9 @@ def bench(
     except (ImageReadError, ValueError, FileNotFoundError, NotADirectoryError) as error:
         _fail(str(error))
     out.print(results_table(results, convention))
+    extra = metrics_table(results)
+    if extra is not None:
+        out.print(extra)
     for result in results:
         for name in result.skipped:
             console.print(f"[yellow]skipped[/] {result.dataset}/{name} (unreadable)")

@@ -18,6 +18,7 @@ import torch
 
 from srkit.bench.protocol import matlab_bicubic_lr
 from srkit.image.io import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage
+from srkit.metrics.select import ImageMetric
 from srkit.metrics.sr import check_convention, psnr_ssim
 
 if TYPE_CHECKING:
@@ -181,3 +182,40 @@ class PsnrSsim(Metric):
             sr, hr, border=border, convention=self.convention, channel=self.channel
         )
         return {"psnr": psnr.numpy(), "ssim": ssim.numpy()}
+
+
+class ImageMetrics(Metric):
+    """The ``--metrics`` beyond PSNR/SSIM (:mod:`srkit.metrics.select`), image by image, with
+    the protocol's border, convention and channel."""
+
+    def __init__(
+        self,
+        metrics: Sequence[ImageMetric],
+        convention: str = "modern",
+        channel: str = "y",
+        border: int | None = None,
+    ) -> None:
+        self.metrics = list(metrics)
+        self.columns = tuple(m.name for m in self.metrics)
+        self.convention = check_convention(convention)
+        self.channel = channel
+        self.border = border
+
+    def score(self, sr, hr, samples, scale):
+        border = scale if self.border is None else self.border
+        return {
+            m.name: np.array(
+                [
+                    m.score(
+                        sr[i : i + 1],
+                        hr[i : i + 1],
+                        border=border,
+                        convention=self.convention,
+                        channel=self.channel,
+                    )
+                    for i in range(sr.shape[0])
+                ],
+                dtype=np.float64,
+            )  # fmt: skip
+            for m in self.metrics
+        }

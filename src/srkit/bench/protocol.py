@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,6 +26,7 @@ class ImageScore:
     ssim: float
     height: int
     width: int
+    extra: dict[str, float] = field(default_factory=dict)  # --metrics beyond PSNR/SSIM
 
 
 def super_resolve_uint8(model: SRModel, lr: torch.Tensor) -> torch.Tensor:

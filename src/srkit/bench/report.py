@@ -40,13 +40,41 @@ def _number(value: float, digits: int) -> str:
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
 
 
+def _extra_number(value: float, digits: int) -> str:
+    return "" if math.isnan(value) else _number(value, digits)
+
+
+def _extra_names(results: Sequence[DatasetResult]) -> list[str]:
+    """The metrics beyond PSNR/SSIM of any result, in first-seen order."""
+    return list(dict.fromkeys(name for r in results for name in r.extra))
+
+
+def metrics_table(results: Sequence[DatasetResult]) -> Table | None:
+    """Rows: model x dataset x scale; columns: the ``--metrics`` beyond PSNR/SSIM."""
+    names = _extra_names(results)
+    if not names:
+        return None
+    table = Table(title="Further metrics (LPIPS, NIQE: lower is better; MS-SSIM: higher)")
+    for column in ("model", "dataset", "scale"):
+        table.add_column(column)
+    for name in names:
+        table.add_column(name, justify="right")
+    for r in results:
+        cells = [_extra_number(r.extra.get(name, math.nan), 4) or "-" for name in names]
+        table.add_row(r.model, r.dataset, f"x{r.scale}", *cells)
+    return table
+
+
 def write_csv(results: Sequence[DatasetResult], path: str | Path) -> None:
     """One row per image; each (model, dataset, scale) group ends with its ``mean`` row."""
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["model", "dataset", "scale", "image", "height", "width", "psnr", "ssim"])
+    extra = _extra_names(results)
+    writer.writerow(
+        ["model", "dataset", "scale", "image", "height", "width", "psnr", "ssim", *extra]
+    )
     for r in results:
         for score in r.per_image:
             writer.writerow(
@@ -59,16 +87,18 @@ def write_csv(results: Sequence[DatasetResult], path: str | Path) -> None:
                     score.width,
                     _number(score.psnr, 4),
                     f"{score.ssim:.6f}",
+                    *(_extra_number(score.extra.get(name, math.nan), 6) for name in extra),
                 ]
             )
         writer.writerow(
             [r.model, r.dataset, r.scale, "mean", "", "", _number(r.psnr, 4), f"{r.ssim:.6f}"]
+            + [_extra_number(r.extra.get(name, math.nan), 6) for name in extra]
         )
     write_text_atomic(path, buffer.getvalue(), newline="")
 
 
 def summary_json(results: Sequence[DatasetResult]) -> dict:
-    """``{"results": [{model, dataset, scale, psnr, ssim, n, seconds, skipped}]}``."""
+    """``{"results": [{model, dataset, scale, psnr, ssim, n, seconds, skipped, <metrics>}]}``."""
     return {"results": [r.summary() for r in results]}
 
 

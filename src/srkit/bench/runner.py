@@ -21,10 +21,12 @@ from srkit.bench.engine import (
     Sample,
     as_degradation_step,
 )
+from srkit.bench.plugins import ImageMetrics
 from srkit.bench.protocol import Degradation, ImageScore, matlab_bicubic_lr
 from srkit.data.pairs import open_dataset
 from srkit.data.sources import ImageSource
 from srkit.image.io import DEFAULT_MAX_PIXELS
+from srkit.metrics.select import ImageMetric
 from srkit.metrics.sr import check_convention
 from srkit.models import SelfEnsemble, SRModel, resolve_model
 
@@ -42,16 +44,19 @@ class DatasetResult:
     seconds: float
     skipped: list[str] = field(default_factory=list)
     per_image: list[ImageScore] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)  # means of the --metrics beyond PSNR/SSIM
 
     @classmethod
-    def from_result(cls, result: Result) -> DatasetResult:
+    def from_result(cls, result: Result, extra: Sequence[str] = ()) -> DatasetResult:
         psnr, ssim = result.values("psnr"), result.values("ssim")
+        columns = {name: result.values(name) for name in extra}
         rows = [
-            ImageScore(name, float(p), float(s), h, w)
-            for name, p, s, h, w in zip(
-                result.names, psnr, ssim, result.heights, result.widths, strict=True
+            ImageScore(name, float(p), float(s), h, w,
+                       {c: float(v[i]) for c, v in columns.items()})
+            for i, (name, p, s, h, w) in enumerate(
+                zip(result.names, psnr, ssim, result.heights, result.widths, strict=True)
             )
-        ]
+        ]  # fmt: skip
         return cls(
             model=result.model,
             dataset=result.dataset,
@@ -62,13 +67,16 @@ class DatasetResult:
             seconds=result.seconds,
             skipped=list(result.skipped),
             per_image=rows,
+            extra={c: float(np.mean(v)) if rows else float("nan") for c, v in columns.items()},
         )
 
     def summary(self) -> dict:
-        """The JSON record scripts rely on (no per-image rows)."""
+        """The JSON record scripts rely on (no per-image rows); the metrics beyond PSNR/SSIM
+        are top-level keys (``lpips``, ``msssim``, ``niqe``)."""
         record = asdict(self)
         record.pop("per_image")
-        for key in ("psnr", "ssim"):  # NaN (nothing scored) is not valid JSON
+        record.update(record.pop("extra"))
+        for key in ("psnr", "ssim", *self.extra):  # NaN (nothing scored) is not valid JSON
             if not math.isfinite(record[key]):
                 record[key] = None
         return record
@@ -104,8 +112,11 @@ def evaluate_models(
     lr: str | Path | None = None,
     pair_crop: bool = False,
     workers: int | None = None,
+    metrics: Sequence[ImageMetric] = (),
 ) -> list[DatasetResult]:
     """Score one model per scale on every image of ``source`` (each image is decoded once).
+
+    ``metrics``: scored besides PSNR/SSIM (:func:`srkit.metrics.select.parse_metrics`).
 
     A bad image raises its ``ImageReadError`` unless ``skip_bad``, which lists it in ``skipped``.
     ``on_image(k)`` is called after each image with the number of (image, scale) steps done.
@@ -120,7 +131,7 @@ def evaluate_models(
         raise ValueError(f"{source.origin}: paired data has its own LR: no degradation applies")
     evaluation = Evaluation(
         list(models.items()),
-        metrics=[PsnrSsim(convention, channel, border)],
+        metrics=_metrics(convention, channel, border, metrics),
         degradations=[step],
         pair_step=ReadImages(max_pixels),
         skip_bad=skip_bad,
@@ -129,7 +140,8 @@ def evaluate_models(
         on_scored=on_image,
     )
     try:
-        return [DatasetResult.from_result(r) for r in evaluation.run(source)]
+        names = [m.name for m in metrics]
+        return [DatasetResult.from_result(r, names) for r in evaluation.run(source)]
     finally:
         if own:
             source.close()
@@ -145,16 +157,25 @@ def score_image(
     channel: str = "y",
     border: int | None = None,
     degradation: Degradation | DegradationStep = matlab_bicubic_lr,
+    metrics: Sequence[ImageMetric] = (),
 ) -> ImageScore:
-    """HR uint8 ``(1, 3, H, W)`` -> PSNR/SSIM of ``model``'s reconstruction from its LR."""
+    """HR uint8 ``(1, 3, H, W)`` -> PSNR/SSIM (and ``metrics``) of ``model``'s reconstruction
+    from its LR."""
     evaluation = Evaluation(
         [(scale, model)],
-        metrics=[PsnrSsim(convention, channel, border)],
+        metrics=_metrics(convention, channel, border, metrics),
         degradations=[as_degradation_step(degradation)],
         workers=1,
     )
     (result,) = evaluation.score(Prepared("image", [Sample(name, hr[0], index=0)]))
-    return DatasetResult.from_result(result).per_image[0]
+    return DatasetResult.from_result(result, [m.name for m in metrics]).per_image[0]
+
+
+def _metrics(convention, channel, border, extra: Sequence[ImageMetric]) -> list:
+    plugins = [PsnrSsim(convention, channel, border)]
+    if extra:
+        plugins.append(ImageMetrics(extra, convention, channel, border))
+    return plugins
 
 
 def evaluate_model(

@@ -11,8 +11,9 @@ the task starts, so a configuration that cannot work fails before the first iter
         - {name: charbonnier, weight: 0.5, options: {eps: 1.0e-3}}
         - {name: mse, weight: 0.9, target: teacher}
 
-``LOSSES`` is an explicit name -> :class:`LossSpec` dict; a new loss (perceptual, identity) is one
-more entry.
+``LOSSES`` is an explicit name -> :class:`LossSpec` dict; a new loss is one more entry. The
+feature losses (``perceptual``, ``style``, ``contextual``) and ``tv`` live in
+:mod:`srkit.losses.perceptual`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ import torch
 from torch import nn
 
 from srkit.image.color import rgb_to_y
+from srkit.losses.perceptual import (
+    ContextualLoss,
+    PerceptualLoss,
+    StyleLoss,
+    TotalVariationLoss,
+)
 from srkit.metrics.sr import crop_border
 
 
@@ -46,11 +53,14 @@ class LossSpec:
     ``needs``: batch fields read besides the target; such a loss is called
     ``loss(sr, target, batch)``, the others ``loss(sr, target)``. ``rgb``: the loss only works on
     three-channel images (feature networks), so a Y-channel network cannot use it.
+    ``target=False``: the loss judges the output alone (total variation) and is called
+    ``loss(sr)``; its term's ``target`` is not read.
     """
 
     factory: Callable[..., nn.Module]
     needs: tuple[str, ...] = ()
     rgb: bool = False
+    target: bool = True
 
 
 LOSSES: dict[str, LossSpec] = {
@@ -58,6 +68,10 @@ LOSSES: dict[str, LossSpec] = {
     "l2": LossSpec(nn.MSELoss),
     "mse": LossSpec(nn.MSELoss),
     "charbonnier": LossSpec(CharbonnierLoss),
+    "perceptual": LossSpec(PerceptualLoss, rgb=True),
+    "style": LossSpec(StyleLoss, rgb=True),
+    "contextual": LossSpec(ContextualLoss, rgb=True),
+    "tv": LossSpec(TotalVariationLoss, target=False),
 }
 
 Channels = Literal["native", "y", "rgb"]
@@ -99,7 +113,8 @@ def check_terms(
     for index, term in enumerate(terms):
         spec = LOSSES[term.name]
         label = f"{where}[{index}] ({term.name})"
-        missing = [f for f in (term.target, *spec.needs) if f not in fields]
+        read = (term.target,) if spec.target else ()
+        missing = [f for f in (*read, *spec.needs) if f not in fields]
         if missing:
             raise ValueError(
                 f"{label} needs batch field(s) {', '.join(missing)}, which this task's batches "
@@ -150,13 +165,20 @@ class WeightedLoss(nn.Module):
             if channels not in output:
                 mine = sr if channels == self.net_channels else rgb_to_y(sr)
                 output[channels] = crop_border(mine, self.crop)
+            spec = LOSSES[term.name]
+            if not spec.target:
+                value = module(output[channels])
+                label = term.name if term.name not in parts else f"{term.name}#{len(parts)}"
+                parts[label] = value.detach()
+                total = total + term.weight * value
+                continue
             key = (term.target, channels)
             if key not in converted:
                 target = getattr(batch, term.target)
                 converted[key] = crop_border(
                     rgb_to_y(target) if channels == "y" else target, self.crop
                 )
-            if LOSSES[term.name].needs:
+            if spec.needs:
                 value = module(output[channels], converted[key], batch)
             else:
                 value = module(output[channels], converted[key])
