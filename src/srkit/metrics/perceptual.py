@@ -39,13 +39,11 @@ from srkit.features.networks import (
     stlpips_trunk,
 )
 from srkit.metrics.sr import (
-    _PEAK,
-    _SSIM_K1,
-    _SSIM_K2,
-    _filter_valid,
-    _gaussian_window,
+    SSIM_C1,
+    SSIM_C2,
     _prepared_pair,
     crop_border,
+    ssim_statistics,
 )
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -142,11 +140,8 @@ def lpips(
 
 
 def _ssim_and_cs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    window = _gaussian_window().to(a.device)
-    c1, c2 = (_SSIM_K1 * _PEAK) ** 2, (_SSIM_K2 * _PEAK) ** 2
-    stacked = torch.cat([a, b, a * a, b * b, a * b], dim=1)
-    mu_a, mu_b, e_aa, e_bb, e_ab = _filter_valid(stacked, window).chunk(5, dim=1)
-    var_a, var_b, cov = e_aa - mu_a * mu_a, e_bb - mu_b * mu_b, e_ab - mu_a * mu_b
+    mu_a, mu_b, var_a, var_b, cov = ssim_statistics(a, b)
+    c1, c2 = SSIM_C1, SSIM_C2
     cs_map = (2 * cov + c2) / (var_a + var_b + c2)
     luminance = (2 * mu_a * mu_b + c1) / (mu_a * mu_a + mu_b * mu_b + c1)
     return (luminance * cs_map).flatten(1).mean(dim=1), cs_map.flatten(1).mean(dim=1)

@@ -130,17 +130,26 @@ def _psnr_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(_PEAK**2 / mse)
 
 
-def _ssim_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    if min(a.shape[-2:]) < 11:
-        raise ValueError(f"SSIM needs at least 11x11 pixels, got {tuple(a.shape[-2:])}")
+SSIM_C1, SSIM_C2 = (_SSIM_K1 * _PEAK) ** 2, (_SSIM_K2 * _PEAK) ** 2
+
+
+def ssim_statistics(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Local means, variances and covariance of ``a`` and ``b`` under the 11x11 Gaussian
+    window (valid filtering), in one filtering pass: ``mu_a, mu_b, var_a, var_b, cov``."""
     window = _gaussian_window().to(a.device)
-    c1, c2 = (_SSIM_K1 * _PEAK) ** 2, (_SSIM_K2 * _PEAK) ** 2
-    # One filtering pass over the five statistics.
     stacked = torch.cat([a, b, a * a, b * b, a * b], dim=1)
     mu_a, mu_b, e_aa, e_bb, e_ab = _filter_valid(stacked, window).chunk(5, dim=1)
     var_a = e_aa - mu_a * mu_a
     var_b = e_bb - mu_b * mu_b
     cov = e_ab - mu_a * mu_b
+    return mu_a, mu_b, var_a, var_b, cov
+
+
+def _ssim_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if min(a.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs at least 11x11 pixels, got {tuple(a.shape[-2:])}")
+    mu_a, mu_b, var_a, var_b, cov = ssim_statistics(a, b)
+    c1, c2 = SSIM_C1, SSIM_C2
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
         (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
     )
