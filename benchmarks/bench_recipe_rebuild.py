@@ -15,7 +15,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from srkit.bench.runner import run_benchmark
 from srkit.common.machine import machine_summary
 from srkit.data.builtin import bundled_set5
-from srkit.train.recipe import STAGE_RECORD, RecipeRunner
+from srkit.train.recipe import RecipeRunner
 from srkit.zoo import MODELS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,18 +50,13 @@ def main() -> int:
     output = runner.run(recipe_path)
     wall = time.perf_counter() - start
 
-    # the stages behind the result, first first, with what each run recorded
     recipe = runner.recipe(recipe_path)
-    chain, current = [], (recipe, recipe.stages[-1])
-    while current is not None:
-        chain.append(current)
-        current = runner.init_source(*current)
     print(f"\n{args.model}: rebuilt with recipes/{args.model}.yaml ({machine_summary()['cpu']})")
     print("| stage | recipe | scale | iterations | seconds |")
     print("|---|---|---|---|---|")
     total = 0.0
-    for owner, stage in reversed(chain):
-        record = json.loads((runner.stage_dir(owner, stage) / STAGE_RECORD).read_text())
+    for owner, stage in runner.chain(recipe_path):
+        record = runner.record(owner, stage)
         total += record["seconds"]
         print(f"| {stage.name} | {owner.model} | x{stage.config.scale} | "
               f"{record['iterations']} | {record['seconds']:.0f} |")  # fmt: skip

@@ -51,13 +51,7 @@ def test_every_shipped_model_has_a_recipe_and_every_recipe_resolves(no_shared):
 
 def _chain(runner: RecipeRunner, name: str) -> list:
     """(recipe, stage) pairs from scratch to the recipe's result, as the runner follows them."""
-    recipe = runner.recipe(RECIPES / f"{name}.yaml")
-    chain = []
-    current = (recipe, recipe.stages[-1])
-    while current is not None:
-        chain.append(current)
-        current = runner.init_source(*current)
-    return chain[::-1]
+    return runner.chain(RECIPES / f"{name}.yaml")
 
 
 def _old(config: dict) -> dict:

@@ -299,6 +299,22 @@ class RecipeRunner:
             return other, other.stage(init.stage)
         return recipe, recipe.stage(init.stage)
 
+    def chain(self, path: str | Path) -> list[tuple[Recipe, Stage]]:
+        """Every (recipe, stage) behind the result of the recipe at ``path``, from the first
+        stage trained from scratch (or from a file) to its last stage."""
+        recipe = self.recipe(Path(path))
+        links: list[tuple[Recipe, Stage]] = []
+        current: tuple[Recipe, Stage] | None = (recipe, recipe.stages[-1])
+        while current is not None:
+            links.append(current)
+            current = self.init_source(*current)
+        return links[::-1]
+
+    def record(self, recipe: Recipe, stage: Stage) -> dict[str, Any]:
+        """What a finished stage's run recorded (``stage.json``); empty when not trained."""
+        path = self.stage_dir(recipe, stage) / STAGE_RECORD
+        return json.loads(path.read_text()) if path.is_file() else {}
+
     def prepared(self, recipe: Recipe, stage: Stage, init_path: Path | None) -> ExperimentConfig:
         config = copy.deepcopy(stage.config)
         if self.iters_scale != 1:

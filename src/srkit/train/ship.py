@@ -51,18 +51,12 @@ def set5_figures(manifest_file: Path, scale: int, arch: str) -> dict[str, Any]:
 
 def chain_of(runner: RecipeRunner, recipe_path: Path) -> list[dict[str, Any]]:
     """Every stage behind a recipe's result, first first, with what its run recorded."""
-    recipe = runner.recipe(recipe_path)
-    stages: list[dict[str, Any]] = []
-
-    def walk(current, stage) -> None:
-        source = runner.init_source(current, stage)
-        if source is not None:
-            walk(*source)
-        record_file = runner.stage_dir(current, stage) / STAGE_RECORD
-        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    stages = []
+    for recipe, stage in runner.chain(recipe_path):
+        record = runner.record(recipe, stage)
         stages.append(
             {
-                "recipe": current.model,
+                "recipe": recipe.model,
                 "name": stage.name,
                 "scale": stage.config.scale,
                 "iterations": record.get("iterations"),
@@ -70,8 +64,6 @@ def chain_of(runner: RecipeRunner, recipe_path: Path) -> list[dict[str, Any]]:
                 "training_data": list(stage.config.data.train),
             }
         )
-
-    walk(recipe, recipe.stages[-1])
     return stages
 
 

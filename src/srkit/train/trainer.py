@@ -301,11 +301,9 @@ class Trainer:
                         {"iter": iteration, **{k: float(v) for k, v in logs.items()},
                          **lrs, "it_per_s": rate}
                     )  # fmt: skip
-                eval_nets = {
-                    n: (emas[n].net if n in emas else net) for n, net in task.networks.items()
-                }
                 every = config.val.every
                 if self.is_main and ((every and iteration % every == 0) or iteration == end):
+                    eval_nets = _judged(task, emas)
                     scores = task.validate(eval_nets, iteration)
                     record = {"iter": iteration, "val": scores}
                     self.log(record)
@@ -338,7 +336,7 @@ class Trainer:
         seconds = elapsed + time.perf_counter() - run_start
         if self.world_size > 1:
             self._check_replicas(task)
-        final_nets = {n: (emas[n].net if n in emas else net) for n, net in task.networks.items()}
+        final_nets = _judged(task, emas)
         model_path = self.out / f"{config.name}.safetensors"
         best_path = None
         if self.is_main:
@@ -377,6 +375,11 @@ class Trainer:
         dist.all_gather(gathered, flat)
         max_diff = max(float((g - gathered[0]).abs().max()) for g in gathered)
         self.log({"replicas_identical": max_diff == 0.0, "replica_max_diff": max_diff})
+
+
+def _judged(task: Task, emas: dict[str, Ema]) -> dict[str, nn.Module]:
+    """The networks validation and export see: each one's EMA where it has one."""
+    return {n: (emas[n].net if n in emas else net) for n, net in task.networks.items()}
 
 
 def _progress(enabled: bool):
