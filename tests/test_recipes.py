@@ -49,6 +49,20 @@ def test_every_shipped_model_has_a_recipe_and_every_recipe_resolves(no_shared):
                 assert stage.config.train.iters >= stage.config.train.end > 0
 
 
+def test_recipes_of_unshipped_models_resolve(no_shared):
+    """recipes/untrained: the GPU-size SRGAN/ESRGAN chains and their CPU sizes, not shipped."""
+    untrained = sorted(RECIPES.glob("untrained/*.yaml"))
+    names = {p.stem for p in untrained}
+    assert {"srresnet_x4", "srgan_x4", "rrdb_x4", "esrgan_x4", "rrdb_small_x4"} <= names
+    assert not names & set(SHIPPED)
+    for path in untrained:
+        chain = resolve_all(path)
+        assert chain[-1].model == path.stem
+        for recipe in chain:
+            for stage in recipe.stages:
+                assert stage.config.train.iters > 0
+
+
 def _chain(runner: RecipeRunner, name: str) -> list:
     """(recipe, stage) pairs from scratch to the recipe's result, as the runner follows them."""
     return runner.chain(RECIPES / f"{name}.yaml")
@@ -226,6 +240,90 @@ def test_a_pinned_init_file_must_have_its_sha256(tmp_path):
     )
     with pytest.raises(ValueError, match="sha256 is [0-9a-f]{64}, the config pins 0000"):
         RecipeRunner(tmp_path / "runs", show_progress=False).run(pinned)
+
+
+def test_a_stage_can_start_from_a_shipped_model(tmp_path):
+    """``init: {model: NAME}``: the packaged weights, pinned by the manifest's sha256; the chain
+    ends there (the shipped model's own recipe is not rerun)."""
+    from srkit.zoo import find_model
+
+    def espcn_recipe(name: str, init: dict) -> Path:
+        stage = {
+            "name": f"{name}1", "task": "supervised", "arch": "espcn", "scale": 4, "init": init,
+            "data": {"train": [SET5], "lr_patch": 10, "batch_size": 2, "workers": 0},
+            "val": {"data": [SET5], "every": 0},
+            "train": {"iters": 2, "device": "cpu"}, "losses": {"g": [{"name": "l1"}]},
+        }  # fmt: skip
+        path = tmp_path / f"{name}_x4.yaml"
+        path.write_text(yaml.safe_dump({"model": f"{name}_x4", "stages": [stage]}))
+        return path
+
+    recipe = espcn_recipe("ft", {"model": "espcn_x4"})
+    counting = CountingTrain()
+    runner = RecipeRunner(tmp_path / "runs", show_progress=False, train_fn=counting)
+    out = runner.run(recipe)
+    assert counting.runs == ["ft1"]  # espcn_x4's own chain was not trained
+    shipped = find_model("espcn_x4", 4)
+    record = json.loads((out.parent / "stage.json").read_text())
+    assert record["recipe"]["init"] == {"model": "espcn_x4", "sha256": shipped.manifest["sha256"]}
+    assert record["config"]["init"]["sha256"] == shipped.manifest["sha256"]
+    assert [link[1].name for link in runner.chain(recipe)] == ["ft1"]
+    start = load_file(shipped.weights_path)
+    trained = load_file(out)
+    assert set(start) <= set(trained)  # it trained the shipped network's layout, from its weights
+    log = [json.loads(line) for line in (out.parent / "log.jsonl").read_text().splitlines()]
+    assert log[0]["loaded"] == len(start)
+    with pytest.raises(ConfigError, match="srkit ships no model 'nope'"):
+        runner.run(espcn_recipe("bad", {"model": "nope"}))
+    twice = espcn_recipe("two", {"model": "espcn_x4", "path": "x.safetensors"})
+    with pytest.raises(ConfigError, match="one of recipe/stage, path or model"):
+        load_recipe(twice)
+
+
+def test_a_blend_stage_interpolates_with_a_shipped_model(tmp_path):
+    """``blend: {model, weight}``: (1 - w) * start + w * model, no training (ESRGAN's network
+    interpolation); w = 1 gives the shipped weights back exactly, 0.5 their midpoint."""
+    from srkit.zoo import find_model
+
+    stage = {
+        "name": "tune", "task": "supervised", "arch": "espcn", "scale": 4,
+        "init": {"model": "espcn_x4"},
+        "data": {"train": [SET5], "lr_patch": 10, "batch_size": 2, "workers": 0},
+        "val": {"data": [SET5], "every": 0},
+        "train": {"iters": 3, "device": "cpu"}, "optimizers": {"g": {"lr": 1e-2}},
+        "losses": {"g": [{"name": "l1"}]},
+    }  # fmt: skip
+    stages = [stage, {"name": "half", "blend": {"model": "espcn_x4", "weight": 0.5}}]
+    stages.append({"name": "back", "init": {"stage": "tune"}, "blend": {"model": "espcn_x4",
+                   "weight": 1.0}})  # fmt: skip
+    path = tmp_path / "mix_x4.yaml"
+    path.write_text(yaml.safe_dump({"model": "mix_x4", "stages": stages}))
+    counting = CountingTrain()
+    runner = RecipeRunner(tmp_path / "runs", show_progress=False, train_fn=counting)
+    recipe = load_recipe(path)
+    runner.run(path)
+    assert counting.runs == ["tune"]  # the blend stages trained nothing
+    tuned = load_file(runner.output(recipe, recipe.stages[0]))
+    half = load_file(runner.output(recipe, recipe.stages[1]))
+    back = load_file(runner.output(recipe, recipe.stages[2]))
+    shipped = find_model("espcn_x4", 4)
+    original = load_file(shipped.weights_path)
+    assert any(not torch.equal(tuned[k], original[k]) for k in original)  # it did train
+    for key, value in original.items():
+        assert torch.equal(back[key], value)
+        torch.testing.assert_close(half[key], (tuned[key] + value) / 2, rtol=0, atol=1e-7)
+    manifest = json.loads(runner.output(recipe, recipe.stages[1]).with_suffix(".json").read_text())
+    blend = manifest["training_recipe"]["blend"]
+    assert blend["weight"] == 0.5 and blend["other"]["sha256"] == shipped.manifest["sha256"]
+    assert manifest["scores"] == {}
+    record = json.loads((runner.stage_dir(recipe, recipe.stages[1]) / "stage.json").read_text())
+    assert record["iterations"] == 0 and record["recipe"]["blend"]["model"] == "espcn_x4"
+    assert runner.is_done(recipe, recipe.stages[1])
+    bad = tmp_path / "bad_x4.yaml"
+    bad.write_text(yaml.safe_dump({"model": "bad_x4", "stages": [
+        {**stage, "name": "b", "blend": {"model": "espcn_x4", "weight": 2}}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match="weight must be in"):
+        load_recipe(bad)
 
 
 def test_a_killed_recipe_resumes_bit_exactly(tmp_path):

@@ -196,7 +196,8 @@ def _paired_scale(datasets: list[str], lr: Path | None) -> list[int] | None:
     epilog=(
         "Examples:\n\n"
         "  srkit compare -o demo/\n\n"
-        "  srkit compare photo.png --model rlfn_x4.pth --scale 4 -o out/ --crop 120 80 48"
+        "  srkit compare photo.png --model rlfn_x4.pth --scale 4 -o out/ --crop 120 80 48\n\n"
+        "  srkit compare --model repan_x4 --model repan_gan_x4 --metrics lpips,niqe -o out/"
     )
 )
 def compare(
@@ -204,10 +205,11 @@ def compare(
         Path | None, typer.Argument(help="HR image (default: the bundled Set5 butterfly).")
     ] = None,
     model: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             help="Shipped model name, weight file (.safetensors/.json, official .pth) or bicubic "
-            "(default: srkit's default model for the scale)."
+            "(default: srkit's default model for the scale); repeat it for several columns "
+            "(--model repan_x4 --model repan_gan_x4)."
         ),
     ] = None,
     scale: Annotated[list[str] | None, typer.Option(help="Scale factor (default: 4).")] = None,
@@ -221,8 +223,15 @@ def compare(
             help="Zoomed square: left, top, side in HR pixels (default: the most detailed).",
         ),
     ] = None,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            help="Scores under each column beside the Y-PSNR, as srkit bench --metrics: lpips, "
+            "lpips_vgg, lpips_std:ALEXNET.pth, msssim, niqe.",
+        ),
+    ] = "psnr",
 ) -> None:
-    """Show what SR does on one image: bicubic | model | HR with a zoomed crop and Y-PSNR.
+    """Show what SR does on one image: bicubic | model(s) | HR with a zoomed crop and scores.
 
     The HR is downscaled exactly as `srkit bench` does (MATLAB bicubic, rounded to uint8); the
     PSNRs are the ones `srkit bench` reports for that image. Writes OUT/<stem>_x<scale>_<model>.png
@@ -242,19 +251,25 @@ def compare(
         _fail(f"one scale per run, got {', '.join(numbers)}")
     try:
         source = Path(images[0]) if images else bundled_set5() / "butterfly.png"
-        result = run_compare(source, model, int(numbers[0]) if numbers else 4, output, crop=crop)
+        result = run_compare(
+            source,
+            list(model) if model else None,
+            int(numbers[0]) if numbers else 4,
+            output,
+            crop=crop,
+            metrics=metrics,
+        )
     except (ValueError, OSError, ImportError) as error:  # ImageReadError is a ValueError
         _fail(str(error))
     x, y, side = result.crop
-    pad = max(len("bicubic"), len(result.model))
-    lines = [
-        f"{source.name} x{result.scale} ({result.width}x{result.height}), Y-PSNR as srkit bench:",
-        f"  {'bicubic':<{pad}}  {result.psnr_bicubic:6.2f} dB",
-        f"  {result.model:<{pad}}  {result.psnr_model:6.2f} dB",
-        f"zoom: {side}x{side} at ({x}, {y}), {result.zoom}x",
-        f"wrote {result.sr_path}",
-        f"wrote {result.compare_path}",
-    ]
+    pad = max(len(column.name) for column in result.columns)
+    lines = [f"{source.name} x{result.scale} ({result.width}x{result.height}), as srkit bench:"]
+    for column in result.columns:
+        scores = "".join(f"  {name} {value:.4f}" for name, value in column.scores.items())
+        lines.append(f"  {column.name:<{pad}}  {column.psnr:6.2f} dB{scores}")
+    lines.append(f"zoom: {side}x{side} at ({x}, {y}), {result.zoom}x")
+    lines += [f"wrote {column.path}" for column in result.columns if column.path is not None]
+    lines.append(f"wrote {result.compare_path}")
     for line in lines:
         out.print(line, highlight=False, soft_wrap=True)  # never break paths
 

@@ -1,18 +1,21 @@
-"""A visual comparison: bicubic | model | HR, with a zoomed crop and the PSNR of each.
+"""A visual comparison: bicubic | model(s) | HR, with a zoomed crop and the scores of each.
 
 ``compare(hr, model, scale, out_dir)`` degrades ``hr`` exactly as ``srkit bench`` does (mod-crop,
 MATLAB bicubic downscale rounded to uint8), upscales the LR with MATLAB bicubic and with the
 model, and scores both with the benchmark's Y-PSNR (``scale`` pixels of border removed), so the
 numbers on the picture are the numbers ``srkit bench`` reports for that image. It writes the
 model's output and a side-by-side panel; the zoomed region is the most detailed one of the HR
-(highest gradient energy) unless ``crop`` is given.
+(highest gradient energy) unless ``crop`` is given. ``model`` may be several models (a PSNR model
+beside a perceptual one), and ``metrics`` adds the ``srkit bench --metrics`` scores (LPIPS,
+MS-SSIM, NIQE) under each column.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from srkit.image.color import rgb_uint8_to_y
 from srkit.image.io import read_rgb, write_image
 from srkit.infer.upscaler import load_model
 from srkit.metrics import mod_crop, psnr
+from srkit.metrics.select import ImageMetric, parse_metrics
 from srkit.models import SRModel, resolve_model
 
 #: ``(x, y, side)`` of a square region in HR pixels.
@@ -36,8 +40,21 @@ _BOX = (230, 30, 30)
 
 
 @dataclass(frozen=True)
+class CompareColumn:
+    """One upscaler of a comparison: its output file (None for bicubic) and its scores."""
+
+    name: str
+    path: Path | None
+    psnr: float  # dB, Y channel, as srkit bench
+    scores: dict[str, float] = field(default_factory=dict)  # the extra metrics, by name
+
+
+@dataclass(frozen=True)
 class CompareResult:
-    """What ``compare`` wrote and measured (PSNR in dB, Y channel, as ``srkit bench``)."""
+    """What ``compare`` wrote and measured (PSNR in dB, Y channel, as ``srkit bench``).
+
+    ``sr_path``, ``model`` and ``psnr_model`` are the first model's; ``columns`` holds bicubic
+    and every model, in panel order."""
 
     sr_path: Path
     compare_path: Path
@@ -49,6 +66,7 @@ class CompareResult:
     zoom: int
     height: int
     width: int
+    columns: tuple[CompareColumn, ...] = ()
 
 
 def _load_model(model: str | os.PathLike | SRModel | None, scale: int) -> SRModel:
@@ -153,7 +171,7 @@ def _label_lines(draw, name: str, value: str, font, width: int) -> list[str]:
     one = f"{name} {value}".strip()
     if draw.textlength(one, font=font) <= width:
         return [one]
-    return [_fit(draw, name, font, width), _fit(draw, value, font, width)]
+    return [_fit(draw, name, font, width), *_wrap(draw, value, font, width)]
 
 
 def render_panel(
@@ -226,9 +244,20 @@ def render_panel(
     return canvas
 
 
+def _format_scores(psnr_db: float, scores: dict[str, float]) -> str:
+    parts = [f"{psnr_db:.2f} dB"]
+    parts += [
+        f"{name.upper() if name == 'niqe' else name} {value:.3f}" for name, value in scores.items()
+    ]
+    return ", ".join(parts)
+
+
+Models = str | os.PathLike | SRModel | None
+
+
 def compare(
     image: str | os.PathLike | np.ndarray,
-    model: str | os.PathLike | SRModel | None,
+    model: Models | Sequence[Models],
     scale: int,
     out_dir: str | os.PathLike,
     crop: Crop | None = None,
@@ -236,19 +265,32 @@ def compare(
     zoom: int | None = None,
     name: str | None = None,
     convention: str = "modern",
+    metrics: str | Sequence[str | ImageMetric] = (),
 ) -> CompareResult:
-    """Super-resolve the LR of HR ``image`` and write the result plus a comparison panel.
+    """Super-resolve the LR of HR ``image`` and write the results plus a comparison panel.
 
     ``image``: an HR file or uint8 array. ``model``: an ``SRModel``, a weight file, a model name,
-    or ``None`` for srkit's default model for ``scale``. ``crop``: ``(x, y, side)`` of the zoomed
-    square in (mod-cropped) HR pixels; default: the most detailed region. ``zoom``: enlargement of
-    the crop (default: to about the image's short side, 2-8x). ``name``: stem of the output files
-    (default: the file's). Writes ``<stem>_x<scale>_<model>.png`` and
+    ``None`` for srkit's default model for ``scale``, or a list of those (one column each, e.g. a
+    PSNR model and a perceptual one). ``crop``: ``(x, y, side)`` of the zoomed square in
+    (mod-cropped) HR pixels; default: the most detailed region. ``zoom``: enlargement of the crop
+    (default: to about the image's short side, 2-8x). ``name``: stem of the output files
+    (default: the file's). ``metrics``: names of ``srkit bench --metrics`` (``lpips,niqe``...)
+    shown beside the PSNR. Writes ``<stem>_x<scale>_<model>.png`` per model and
     ``<stem>_x<scale>_compare.png`` into ``out_dir``.
     """
     if scale < 2:
         raise ValueError(f"scale must be an integer >= 2, got {scale}")
-    sr_model = _load_model(model, scale)
+    specs = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not specs:
+        raise ValueError("compare needs at least one model")
+    models = [_load_model(spec, scale) for spec in specs]
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each model of a comparison must be named differently, got {names}")
+    if isinstance(metrics, str):
+        chosen = parse_metrics(metrics)
+    else:
+        chosen = [m if isinstance(m, ImageMetric) else parse_metrics([m])[0] for m in metrics]
     bicubic = resolve_model("bicubic", scale)
     pixels, stem = _load_hr(image, name)
     hr = mod_crop(torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0), scale)
@@ -256,8 +298,8 @@ def compare(
     if min(height, width) < scale * 4:
         raise ValueError(f"{stem}: image {(height, width)} is too small for x{scale}")
     lr = matlab_bicubic_lr(hr, scale)
-    outputs = {}
-    for key, upscaler in (("bicubic", bicubic), ("model", sr_model)):
+    outputs = []
+    for upscaler in (bicubic, *models):
         sr = super_resolve_uint8(upscaler, lr)
         if sr.shape != hr.shape:
             raise ValueError(
@@ -265,7 +307,11 @@ def compare(
                 f"{tuple(lr.shape[-2:])} at x{scale}; expected {(height, width)}"
             )
         score = psnr(sr, hr, border=scale, convention=convention, channel="y").item()
-        outputs[key] = (sr[0].permute(1, 2, 0).contiguous().numpy(), score)
+        extra = {
+            m.name: m.score(sr, hr, border=scale, convention=convention, channel="y")
+            for m in chosen
+        }
+        outputs.append((upscaler.name, sr[0].permute(1, 2, 0).contiguous().numpy(), score, extra))
     hr_pixels = hr[0].permute(1, 2, 0).contiguous().numpy()
 
     if crop is None:
@@ -277,34 +323,39 @@ def compare(
     if zoom < 1:
         raise ValueError(f"zoom must be >= 1, got {zoom}")
 
-    (bic_pixels, bic_psnr), (sr_pixels, sr_psnr) = outputs["bicubic"], outputs["model"]
+    measured = f"PSNR on Y, {scale}-pixel border, {convention} convention"
+    if chosen:
+        measured += (
+            "; " + ", ".join(m.name for m in chosen) + " on RGB (lower is better but MS-SSIM)"
+        )
     note = (
         f"x{scale}: the LR is the MATLAB bicubic downscale of the HR (as srkit bench). "
-        f"PSNR on Y, {scale}-pixel border, {convention} convention. "
-        f"Zoom: {box[2]}x{box[2]} at ({box[0]}, {box[1]}), {zoom}x nearest neighbour."
+        f"{measured}. Zoom: {box[2]}x{box[2]} at ({box[0]}, {box[1]}), {zoom}x nearest neighbour."
     )
     panel = render_panel(
-        [
-            ("bicubic", f"{bic_psnr:.2f} dB", bic_pixels),
-            (sr_model.name, f"{sr_psnr:.2f} dB", sr_pixels),
-            ("HR (ground truth)", "", hr_pixels),
-        ],
+        [(label, _format_scores(score, extra), image_) for label, image_, score, extra in outputs]
+        + [("HR (ground truth)", "", hr_pixels)],
         box,
         zoom,
         note,
     )
     out = Path(out_dir)
-    sr_path = write_image(out / f"{stem}_x{scale}_{_safe_name(sr_model.name)}.png", sr_pixels)
+    columns = [CompareColumn(outputs[0][0], None, outputs[0][2], outputs[0][3])]
+    for label, image_, score, extra in outputs[1:]:
+        path = write_image(out / f"{stem}_x{scale}_{_safe_name(label)}.png", image_)
+        columns.append(CompareColumn(label, path, score, extra))
     compare_path = write_image(out / f"{stem}_x{scale}_compare.png", np.asarray(panel))
+    first = columns[1]
     return CompareResult(
-        sr_path=sr_path,
+        sr_path=first.path,
         compare_path=compare_path,
-        model=sr_model.name,
+        model=first.name,
         scale=scale,
-        psnr_bicubic=bic_psnr,
-        psnr_model=sr_psnr,
+        psnr_bicubic=columns[0].psnr,
+        psnr_model=first.psnr,
         crop=box,
         zoom=zoom,
         height=height,
         width=width,
+        columns=tuple(columns),
     )

@@ -19,8 +19,14 @@ never inherited):
 - ``{stage: NAME}``: an earlier stage of this recipe;
 - ``{recipe: OTHER}`` / ``{recipe: OTHER, stage: NAME}``: the result (or a stage) of another
   recipe in the same folder, trained first if it is not yet;
+- ``{model: NAME}``: a model srkit ships (its packaged weights, pinned by its manifest's
+  sha256): fine-tuning a shipped model does not retrain the chain that made it;
 - ``{path: FILE, sha256: HEX}``: a weight file, pinned by its hash;
 - ``null``: from scratch (the first stage's default).
+
+A stage with ``blend: {model: NAME, weight: W}`` trains nothing: its output is its start blended
+with a shipped model, ``(1 - W) * start + W * NAME`` (network interpolation,
+:mod:`srkit.train.blend`), the way a perceptual model is pulled back toward its PSNR model.
 
 ``srkit train recipes/<model>.yaml`` runs the chain into ``runs/recipes/<model>/``: a finished
 stage is skipped, a killed one resumes from its checkpoint.
@@ -39,10 +45,12 @@ from typing import Any
 
 from srkit.common.files import write_text_atomic
 from srkit.config import ConfigError, from_dict, load_yaml, set_by_path
+from srkit.train.blend import BlendRef, blend_files
 from srkit.train.config import ExperimentConfig, InitConfig, default_env
 from srkit.train.experiment import apply_iters, check_paths, experiment_from_dict
 from srkit.train.trainer import train
-from srkit.weights.native import sha256_file
+from srkit.weights.native import manifest_path, sha256_file
+from srkit.zoo import ShippedModel, find_model, shipped_models
 
 STAGE_RECORD = "stage.json"
 # keys that change how a stage runs but not what it computes: a finished stage stays finished
@@ -64,12 +72,14 @@ class InitRef:
     stage: str | None = None
     recipe: str | None = None
     path: str | None = None
+    model: str | None = None  # a shipped model's name (srkit models)
     sha256: str | None = None
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.path is not None and (self.stage or self.recipe):
-            raise ValueError("init: give either path or recipe/stage, not both")
+        given = [bool(self.stage or self.recipe), self.path is not None, self.model is not None]
+        if sum(given) > 1:
+            raise ValueError("init: give one of recipe/stage, path or model")
         if self.sha256 is not None and self.path is None:
             raise ValueError("init.sha256 pins a path: give init.path too")
 
@@ -87,6 +97,7 @@ class Stage:
     config: ExperimentConfig
     init: InitRef | None  # None: from scratch
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    blend: BlendRef | None = None  # a blend stage: no training
 
 
 @dataclass
@@ -159,6 +170,7 @@ def load_recipe(
         entry = dict(entry)
         has_init = "init" in entry
         init_raw = entry.pop("init", None)
+        blend_raw = entry.pop("blend", None)
         previous_task = current.get("task", "supervised")
         current = _merge(current, entry)
         if current.get("task", "supervised") != previous_task:
@@ -181,7 +193,14 @@ def load_recipe(
             raise ConfigError(f"{label}: init.stage {init.stage!r} is not an earlier stage")
         if entry["name"] in {s.name for s in stages}:
             raise ConfigError(f"{label}: stage name {entry['name']!r} is used twice")
-        stages.append(Stage(index, entry["name"], config, init, raw))
+        blend = None
+        if blend_raw is not None:
+            blend = from_dict(BlendRef, blend_raw, where=f"{label}.blend", env=env)
+            if init is None:
+                raise ConfigError(
+                    f"{label}: a blend stage needs a start (init or an earlier stage)"
+                )
+        stages.append(Stage(index, entry["name"], config, init, raw, blend))
     return Recipe(model, path, stages, ship)
 
 
@@ -292,7 +311,7 @@ class RecipeRunner:
     def init_source(self, recipe: Recipe, stage: Stage) -> tuple[Recipe, Stage] | None:
         """The (recipe, stage) whose output this stage starts from (None: a file or scratch)."""
         init = stage.init
-        if init is None or init.path is not None:
+        if init is None or init.path is not None or init.model is not None:
             return None
         if init.recipe:
             other = self.recipe(recipe.path.parent / f"{init.recipe}.yaml")
@@ -322,6 +341,11 @@ class RecipeRunner:
         init = stage.init
         if init is not None and init.path is not None:
             config.init = InitConfig(init.path, strict=init.strict, sha256=init.sha256)
+        elif init is not None and init.model is not None:
+            shipped = shipped_start(init.model)
+            config.init = InitConfig(
+                str(shipped.weights_path), strict=init.strict, sha256=shipped.manifest["sha256"]
+            )
         elif init is not None:
             placeholder = init_path or Path(f"<output of {init.recipe or recipe.model}:"
                                             f"{init.stage or 'last'}>")  # fmt: skip
@@ -384,13 +408,23 @@ class RecipeRunner:
             "commit": git_commit(recipe.path.parent),
             "init": self._describe_init(recipe, stage),
         }
-        result = self.train_fn(
-            config, folder, resume=True, show_progress=self.show_progress, recipe=record
-        )
+        if stage.blend is not None:
+            iterations, seconds = 0, 0.0
+            start = Path(config.init.path)  # type: ignore[union-attr]  # a blend has a start
+            other = shipped_start(stage.blend.model)
+            record["blend"] = {"model": other.name, "sha256": other.manifest["sha256"],
+                               "weight": stage.blend.weight}  # fmt: skip
+            folder.mkdir(parents=True, exist_ok=True)
+            blend_files(manifest_path(start), other.path, stage.blend.weight, out, record)
+        else:
+            result = self.train_fn(
+                config, folder, resume=True, show_progress=self.show_progress, recipe=record
+            )
+            iterations, seconds = result.iterations, result.seconds
         write_text_atomic(
             folder / STAGE_RECORD,
             json.dumps({"config": config.to_dict(), "recipe": record, "output": out.name,
-             "iterations": result.iterations, "seconds": round(result.seconds, 1),
+             "iterations": iterations, "seconds": round(seconds, 1),
              "sha256": sha256_file(out)}, indent=2) + "\n",
         )  # fmt: skip
         return out
@@ -401,10 +435,21 @@ class RecipeRunner:
             return None
         if init.path is not None:
             return {"path": init.path, "sha256": init.sha256}
+        if init.model is not None:
+            return {"model": init.model, "sha256": shipped_start(init.model).manifest["sha256"]}
         source = self.init_source(recipe, stage)
         assert source is not None
         other, other_stage = source
         return {"recipe": other.model, "stage": other_stage.name}
+
+
+def shipped_start(name: str) -> ShippedModel:
+    """The shipped model an ``init: {model: NAME}`` starts from."""
+    model = find_model(name, None)
+    if model is None:
+        known = ", ".join(m.name for m in shipped_models())
+        raise ConfigError(f"init.model: srkit ships no model {name!r} (shipped: {known})")
+    return model
 
 
 def _portable_path(path: Path) -> str:
