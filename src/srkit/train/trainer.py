@@ -225,7 +225,10 @@ class Trainer:
         elif self.resume and self.is_main:
             origin = "from scratch" if config.init is None else f"from {config.init.path}"
             print(f"--resume: no checkpoint in {self.out}, starting at iteration 0 {origin}")
-        if start >= end:
+        if start == end and self.is_main:
+            # killed after its last checkpoint but before the export: nothing left but that
+            print(f"the checkpoint is at the last iteration ({end}): exporting it")
+        if start > end:
             raise ValueError(
                 f"the checkpoint is at iteration {start}; nothing left of --iters "
                 f"{end} (raise --iters to train further)"
