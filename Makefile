@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev,faces,deploy
+EXTRAS ?= dev,faces,deploy,app,browser,ray,video
 STAMP := $(VENV)/.srkit-installed
 
 .PHONY: setup demo test test-fast lint format bench-speed clean
