@@ -31,6 +31,7 @@ from srkit.infer.batch import BatchResult, Job, _reason, pending_jobs
 from srkit.infer.tiling import available_memory
 from srkit.infer.upscaler import Upscaler
 
+_LOOPBACK = "127.0.0.1"
 _PER_WORKER = 2  # jobs queued on each actor, so it never waits for the driver
 
 
@@ -76,9 +77,12 @@ def connect(address: str | None, cpus: int | None) -> tuple[Any, bool]:
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     try:
-        if address is None:
-            ray.init(num_cpus=cpus, include_dashboard=False, **options)
+        if address is None:  # a private instance, on loopback only
+            ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address=_LOOPBACK, **options)
             return ray, True
+        host = address.split("://")[-1].rsplit(":", 1)[0]
+        if host in (_LOOPBACK, "localhost"):  # a cluster on this machine's loopback
+            options["_node_ip_address"] = _LOOPBACK
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = "a local Ray instance" if address is None else f"the Ray cluster at {address}"
