@@ -229,7 +229,8 @@ def _upscale_images(
     out.print(
         f"{len(result.written)} written, {skipped}{failed_total} failed, {result.tiles} tiles, "
         f"{result.seconds:.1f} s, {rate:.2f} images/s ({upscaler.name}, x{upscaler.scale}, "
-        f"{label})"
+        f"{label})",
+        soft_wrap=True,
     )
     if failed_total:
         raise typer.Exit(1)
@@ -274,7 +275,8 @@ def _upscale_video(upscaler, source: Path, output: Path, frames, crf: int, overw
     audio = f", {result.audio_streams} audio stream(s) copied" if result.audio_streams else ""
     out.print(
         f"wrote {result.path}: {result.frames} frames {result.width}x{result.height}{audio}, "
-        f"{result.seconds:.1f} s, {result.fps:.2f} frames/s ({upscaler.name}, x{upscaler.scale})"
+        f"{result.seconds:.1f} s, {result.fps:.2f} frames/s ({upscaler.name}, x{upscaler.scale})",
+        soft_wrap=True,
     )
 
 
