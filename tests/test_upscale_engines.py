@@ -94,19 +94,18 @@ def test_ray_engine_on_a_loopback_cluster_matches_local(tmp_path: Path) -> None:
     # a private Ray instance on 127.0.0.1 with two actors of one thread each
     args = ["photos", "-o", "ray", "--keep-tree", "--threads", "1", "--engine", "ray"]
     args += ["--workers", "2"]
-    if True:
-        run = srkit(*args, "--report", "ray.json", cwd=tmp_path)
-        assert run.returncode == 1, run.stderr  # the broken file
-        assert "5 written, 1 failed" in run.stdout and "ray" in run.stdout
-        assert "broken.png" in run.stderr and "Traceback" not in run.stderr
-        ray_files, local_files = outputs(tmp_path / "ray"), outputs(tmp_path / "local")
-        assert sorted(ray_files) == sorted(local_files) and len(ray_files) == 5
-        for name, data in local_files.items():
-            assert ray_files[name] == data, name  # bit-identical files
-        files = json.loads((tmp_path / "ray.json").read_text())["files"]
-        assert sorted(f["status"] for f in files) == ["failed"] + ["written"] * 5
-        # resume: a rerun skips what is done and redoes one deleted output
-        (tmp_path / "ray" / "photos" / "baby.png").unlink()
-        rerun = srkit(*args, "--skip-existing", cwd=tmp_path)
-        assert "1 written, 4 skipped (done), 1 failed" in rerun.stdout, rerun.stdout
-        assert outputs(tmp_path / "ray") == local_files
+    run = srkit(*args, "--report", "ray.json", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr  # the broken file
+    assert "5 written, 1 failed" in run.stdout and "ray" in run.stdout
+    assert "broken.png" in run.stderr and "Traceback" not in run.stderr
+    ray_files, local_files = outputs(tmp_path / "ray"), outputs(tmp_path / "local")
+    assert sorted(ray_files) == sorted(local_files) and len(ray_files) == 5
+    for name, data in local_files.items():
+        assert ray_files[name] == data, name  # bit-identical files
+    files = json.loads((tmp_path / "ray.json").read_text())["files"]
+    assert sorted(f["status"] for f in files) == ["failed"] + ["written"] * 5
+    # resume: a rerun skips what is done and redoes one deleted output
+    (tmp_path / "ray" / "photos" / "baby.png").unlink()
+    rerun = srkit(*args, "--skip-existing", cwd=tmp_path)
+    assert "1 written, 4 skipped (done), 1 failed" in rerun.stdout, rerun.stdout
+    assert outputs(tmp_path / "ray") == local_files
