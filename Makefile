@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev,faces,deploy
+EXTRAS ?= dev,faces,deploy,app,browser,ray,video
 STAMP := $(VENV)/.srkit-installed
 
-.PHONY: setup demo test test-fast lint format bench-speed clean
+.PHONY: setup demo test test-fast lint format bench-speed screenshot clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ format: setup
 
 bench-speed: setup
 	$(BIN)/python benchmarks/bench_eval_speed.py
+
+# The page of `srkit serve` in headless Chromium, saved as docs/img/serve.png (docs/app.md).
+screenshot: setup
+	SRKIT_SCREENSHOT=docs/img/serve.png $(BIN)/python -m pytest -q tests/test_serve_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .grimp_cache demo

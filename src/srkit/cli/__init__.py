@@ -1,9 +1,9 @@
 """The ``srkit`` command line: parses arguments and calls the library, nothing more.
 
 One module per group of commands (:mod:`.evaluation`, :mod:`.training`, :mod:`.inference`,
-:mod:`.catalog`), each registering its commands on the one :data:`app`; ``srkit faces`` is the
-sub-app of :mod:`srkit.faces.cli`. Importing this package loads no torch: the commands import
-the library when they run, so ``srkit --help`` starts at once.
+:mod:`.serving`, :mod:`.catalog`), each registering its commands on the one :data:`app`;
+``srkit faces`` is the sub-app of :mod:`srkit.faces.cli`. Importing this package loads no
+torch: the commands import the library when they run, so ``srkit --help`` starts at once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from srkit.cli import evaluation  # noqa: F401  # isort: skip
 from srkit.cli import training  # noqa: F401  # isort: skip
 from srkit.cli import inference  # noqa: F401  # isort: skip
+from srkit.cli import serving  # noqa: F401  # isort: skip
 from srkit.cli import catalog  # noqa: F401  # isort: skip
 from srkit.cli._app import _expand_variadic, _fail, app, console, out
 from srkit.faces.cli import faces_app

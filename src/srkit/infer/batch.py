@@ -2,11 +2,16 @@
 
 Decoding runs ahead in a background thread and encoding behind in another, so both overlap with
 the model. A file that cannot be read, upscaled or written is reported and skipped; an existing
-output is never overwritten unless asked.
+output is never overwritten unless asked, and ``skip_existing`` counts it as done (outputs are
+written atomically, so an existing one is whole: a rerun resumes). ``BatchResult.records`` holds
+one :class:`FileRecord` per input, which ``write_report`` saves as CSV or JSON.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import re
 import time
@@ -14,8 +19,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from srkit.common.files import write_text_atomic
 from srkit.data.prefetch import prefetched
-from srkit.data.sources import FileSource, FolderSource, GlobSource, ImageSource, ZipSource
+from srkit.data.sources import (
+    LIST_SUFFIXES,
+    FileSource,
+    FolderSource,
+    GlobSource,
+    ImageSource,
+    ListFileSource,
+    ZipSource,
+)
 from srkit.image.io import IMAGE_EXTENSIONS, LoadedImage
 from srkit.infer.upscaler import Upscaler, _Sink
 
@@ -40,20 +54,67 @@ class Job:
             return self.name
 
 
+@dataclass(frozen=True)
+class FileRecord:
+    """What became of one input: ``status`` is written, skipped (output already there) or
+    failed (``reason`` says why)."""
+
+    input: str
+    output: str
+    status: str
+    reason: str = ""
+    tiles: int = 0
+    seconds: float = 0.0
+
+
 @dataclass
 class BatchResult:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+    skipped: list[Path] = field(default_factory=list)  # done by an earlier run
     seconds: float = 0.0
     tiles: int = 0
+    records: list[FileRecord] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
+    def add(self, job: Job, status: str, reason: str = "", tiles: int = 0, seconds=0.0) -> None:
+        """Count one finished job (written, skipped or failed) and keep its record."""
+        if status == "written":
+            self.written.append(job.target)
+        elif status == "skipped":
+            self.skipped.append(job.target)
+        else:
+            self.failed.append((job.label, reason))
+        self.records.append(
+            FileRecord(job.label, str(job.target), status, reason, tiles, round(seconds, 4))
+        )
+
+
+REPORT_FIELDS = ("input", "output", "status", "reason", "tiles", "seconds")
+
+
+def write_report(path: str | os.PathLike, records: list[FileRecord]) -> Path:
+    """One row per input: ``.json`` (``{"files": [...]}``) or CSV (any other extension)."""
+    path = Path(path)
+    rows = [{k: getattr(r, k) for k in REPORT_FIELDS} for r in records]
+    if path.suffix.lower() == ".json":
+        return write_text_atomic(path, json.dumps({"files": rows}, indent=2) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=REPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomic(path, buffer.getvalue(), newline="")
+
+
+class _SingleFile(FileSource):
+    """One image file named on the command line."""
+
 
 def _single_file(path: Path) -> ImageSource:
-    return FileSource(path.name, {path.name: path}, str(path))
+    return _SingleFile(path.name, {path.name: path}, str(path))
 
 
 def open_inputs(
@@ -70,6 +131,8 @@ def open_inputs(
             elif path.is_file():
                 if path.suffix.lower() == ".zip":
                     sources.append(ZipSource(path))
+                elif path.suffix.lower() in LIST_SUFFIXES:
+                    sources.append(ListFileSource(path))
                 else:  # an explicit file is tried as an image whatever its extension
                     sources.append(_single_file(path))
             elif _GLOB_MAGIC.search(spec):
@@ -85,10 +148,13 @@ def plan_jobs(
     sources: list[ImageSource],
     out: str | os.PathLike,
     fmt: str | None = None,
+    keep_tree: bool = False,
 ) -> tuple[list[Job], list[tuple[str, str]]]:
     """Targets mirroring each input's name under ``out`` (``fmt``: extension, default png).
 
     A single input file with ``out`` ending in an image extension is written to ``out`` itself.
+    ``keep_tree``: each folder, glob, zip or list input keeps its own folder under ``out``
+    (``photos/2024/a.jpg`` -> ``out/photos/2024/a.png``), so inputs never collide.
     """
     out = Path(out)
     if fmt is not None:
@@ -109,6 +175,8 @@ def plan_jobs(
                 target = out
             else:
                 rel = PurePosixPath(name.replace("\\", "/"))
+                if keep_tree and not isinstance(source, _SingleFile):
+                    rel = PurePosixPath(source.name) / rel
                 target = out.joinpath(*rel.parts).with_suffix("." + (fmt or "png"))
             job = Job(source, name, target)
             if target in seen:
@@ -128,31 +196,37 @@ def run_batch(
     on_image: Callable[[Job, int], None] | None = None,
     on_tile: Callable[[], None] | None = None,
     on_done: Callable[[Job, str | None], None] | None = None,
+    skip_existing: bool = False,
 ) -> BatchResult:
     """Upscale every job. ``on_image(job, tiles)`` when one starts, ``on_tile()`` per tile,
-    ``on_done(job, error_or_None)`` once its file is written or has failed."""
+    ``on_done(job, error_or_None)`` once its file is written, skipped or has failed.
+    ``skip_existing``: an output that exists is left as it is and counted as skipped."""
     result = BatchResult()
     start = time.perf_counter()
     sink = _Sink()
-    pending: list[tuple[Job, Callable[[], Path]]] = []
+    pending: list[tuple[Job, Callable[[], Path], int, float]] = []
 
-    def finish(job: Job, wait: Callable[[], Path]) -> None:
+    def finish(job: Job, wait: Callable[[], Path], tiles: int, began: float) -> None:
         try:
-            result.written.append(wait())
+            wait()
             error = None
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
             error = _reason(exc)
-            result.failed.append((job.label, error))
+        seconds = time.perf_counter() - began
+        if error is None:
+            result.add(job, "written", tiles=tiles, seconds=seconds)
+        else:
+            result.add(job, "failed", error, tiles, seconds)
         if on_done is not None:
             on_done(job, error)
 
     def report(job: Job, error: str) -> None:
-        result.failed.append((job.label, error))
+        result.add(job, "failed", error)
         if on_done is not None:
             on_done(job, error)
 
     todo = []
-    for job in jobs:
+    for job in pending_jobs(jobs, result, overwrite, skip_existing, on_done):
         if job.target.exists() and not overwrite:
             report(job, f"output {job.target} exists (pass --overwrite to replace it)")
         else:
@@ -165,6 +239,7 @@ def run_batch(
             # finish earlier files whose encoding is done, keeping the order of reports
             while pending and len(pending) > 1:
                 finish(*pending.pop(0))
+            began = time.perf_counter()
             try:
                 plan = upscaler.plan(image.height, image.width, image.channels)
                 if on_image is not None:
@@ -176,13 +251,33 @@ def run_batch(
             except Exception as exc:  # noqa: BLE001
                 report(job, _reason(exc))
                 continue
-            pending.append((job, wait))
+            pending.append((job, wait, plan.count, began))
         while pending:
             finish(*pending.pop(0))
     finally:
         sink.close()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def pending_jobs(
+    jobs: list[Job],
+    result: BatchResult,
+    overwrite: bool,
+    skip_existing: bool,
+    on_done: Callable[[Job, str | None], None] | None = None,
+) -> list[Job]:
+    """The jobs still to run: with ``skip_existing`` (and not ``overwrite``) a job whose output
+    exists is recorded in ``result`` as skipped (and ``on_done(job, None)``) instead."""
+    todo = []
+    for job in jobs:
+        if skip_existing and not overwrite and job.target.exists():
+            result.add(job, "skipped", "output exists")
+            if on_done is not None:
+                on_done(job, None)
+        else:
+            todo.append(job)
+    return todo
 
 
 def _reason(error: BaseException) -> str:
