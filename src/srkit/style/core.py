@@ -150,6 +150,16 @@ def gatys(
 # --------------------------------------------------------------------------- AdaIN
 
 
+def fit_size(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Crop (or replicate-pad) a decoder output to ``h`` x ``w``: the ST-LPIPS trunk's blurred
+    pooling rounds sizes up, so 8x its relu4_1 size can exceed the input's."""
+    x = x[..., :h, :w]
+    ph, pw = h - x.shape[-2], w - x.shape[-1]
+    if ph or pw:
+        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x
+
+
 class AdainModel(torch.nn.Module):
     """Encoder (a frozen feature network to relu4_1) + AdaIN + trained decoder."""
 
@@ -166,8 +176,7 @@ class AdainModel(torch.nn.Module):
         c = self.encode(content)
         t = adain(c, self.encode(style))
         t = alpha * t + (1 - alpha) * c
-        h, w = content.shape[-2:]
-        return self.decoder(t)[..., :h, :w]
+        return fit_size(self.decoder(t), *content.shape[-2:])
 
 
 def adain_losses(
@@ -178,7 +187,7 @@ def adain_losses(
     with torch.no_grad():
         s_feats = model.encoder(style, ADAIN_LAYERS)
         t = adain(model.encode(content), s_feats["relu4_1"])
-    out = model.decoder(t)
+    out = fit_size(model.decoder(t), *content.shape[-2:])
     o_feats = model.encoder(out, ADAIN_LAYERS)
     content_term = ((o_feats["relu4_1"] - t) ** 2).mean()
     style_term = out.new_zeros(())
