@@ -52,7 +52,7 @@ def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
             array = np.asarray(img, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{path}: not a readable image ({error})") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)[None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)[None].contiguous()
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:
@@ -63,7 +63,8 @@ def to_pil(x: torch.Tensor) -> Image.Image:
 def save_image(x: torch.Tensor, path: str | Path) -> Path:
     """``(1, 3, H, W)`` in [0, 1] -> an image file, written atomically (format from suffix)."""
     path = Path(path)
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF"}
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF",
+           ".tiff": "TIFF", ".bmp": "BMP"}  # fmt: skip
     if path.suffix.lower() not in fmt:
         raise ValueError(f"{path}: output must end in {', '.join(fmt)}")
     buffer = io.BytesIO()
@@ -114,7 +115,7 @@ def gatys(
     tv = TotalVariationLoss("l2")
     with torch.no_grad():
         target_style = {k: gram_matrix(v) for k, v in net(style, STYLE_LAYERS).items()}
-    image = content.clone() if init == "content" else torch.rand_like(content)
+    image = (content.clone() if init == "content" else torch.rand_like(content)).contiguous()
     image.requires_grad_(True)
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=lbfgs_iters)

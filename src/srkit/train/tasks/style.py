@@ -149,3 +149,34 @@ class StyleTask(Task):
             },
         }
         return save_style_model(cpu_copy(nets["g"]), path, manifest)
+
+
+def style_experiment(
+    task: str,
+    name: str,
+    data: list[str],
+    *,
+    iters: int,
+    batch_size: int = 4,
+    lr: float = 1e-3,
+    checkpoint_every: int = 200,
+    device: str = "auto",
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The stage mapping (as a YAML file would hold it) of a ``style`` or ``adain`` run: what
+    ``srkit style train`` / ``train-adain`` write to ``<run>/config.yaml`` and train."""
+    return {
+        "name": name,
+        "task": task,
+        "arch": "transformer_net" if task == "style" else "adain_decoder",
+        "scale": 1,
+        "data": {"train": list(data), "batch_size": batch_size, "workers": 0},
+        "optimizers": {"g": {"lr": lr}},
+        "train": {
+            "iters": iters,
+            "checkpoint_every": checkpoint_every,
+            "log_every": max(1, min(50, iters // 20)),
+            "device": device,
+        },
+        task: options,
+    }
