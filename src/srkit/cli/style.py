@@ -89,8 +89,8 @@ def _train(task: str, name: str, data: list[str], output: Path, run_dir: Path | 
 
 
 @style_app.command(
-    epilog="Example:\n\n  srkit style train --style mosaic.jpg --data photos/ -o mosaic.safetensors "
-    "--size 128 --iters 500\n\n(the run's config is RUN/config.yaml: `srkit train RUN/config.yaml` "
+    epilog="Example:\n\n  srkit style train --style mosaic.jpg --data photos/ "
+    "-o mosaic.safetensors --size 128 --iters 500\n\n(the run's config is RUN/config.yaml: `srkit train RUN/config.yaml` "
     "repeats it; an interrupted run resumes from RUN/last.ckpt)"
 )
 def train(
@@ -125,7 +125,7 @@ def train(
     "-o adain.safetensors --size 128 --iters 1000",
 )
 def train_adain(
-    styles: Annotated[list[str], typer.Option(help="Style images or folders.")],
+    styles: Annotated[list[str], typer.Option(help="Folders (or globs, zips) of style images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Decoder file (.safetensors).")],
     data: Annotated[
         list[str] | None, typer.Option(help="Content images (default: T91 + BSDS200).")
@@ -197,7 +197,9 @@ def adain(
     try:
         decoder, manifest = load_style_model(model)
         if manifest.get("arch") != "adain_decoder":
-            raise ValueError(f"{model}: {manifest.get('arch')} is not an AdaIN decoder (arch adain_decoder)")
+            raise ValueError(
+                f"{model}: {manifest.get('arch')} is not an AdaIN decoder (arch adain_decoder)"
+            )
         net = AdainModel(feature_network(manifest.get("encoder", "stlpips_vgg16")), decoder)
         c, s = load_image(content, size), load_image(style, size)
         with torch.no_grad():

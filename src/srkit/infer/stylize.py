@@ -60,7 +60,10 @@ def stylize(
     """Stylise every input image into ``out`` (a file for one input, else a folder)."""
     net, manifest = load_style_model(model)
     if manifest.get("arch") != "transformer_net":
-        raise ValueError(f"{model}: {manifest.get('arch')} is not a feed-forward style model (arch transformer_net)")
+        raise ValueError(
+            f"{model}: {manifest.get('arch')} is not a feed-forward style model "
+            "(arch transformer_net)"
+        )
     sources, failed = open_inputs(inputs, recursive=recursive)
     jobs, unplanned = plan_jobs(sources, out) if sources else ([], [])
     result = StylizeResult(failed=failed + unplanned)

@@ -125,9 +125,7 @@ def gatys(
     def closure() -> torch.Tensor:
         opt.zero_grad()
         feats = net(image, STYLE_LAYERS)
-        s = sum(
-            ((gram_matrix(feats[k]) - target_style[k]) ** 2).mean() for k in STYLE_LAYERS
-        )
+        s = sum(((gram_matrix(feats[k]) - target_style[k]) ** 2).mean() for k in STYLE_LAYERS)
         loss = content_weight * content_loss(image, content) + style_weight * s
         loss = loss + tv_weight * tv(image)
         loss.backward()
@@ -205,9 +203,7 @@ def adain_losses(
 STYLE_KINDS = ("transformer_net", "adain_decoder")
 
 
-def save_style_model(
-    net: torch.nn.Module, path: str | Path, manifest: dict[str, Any]
-) -> Path:
+def save_style_model(net: torch.nn.Module, path: str | Path, manifest: dict[str, Any]) -> Path:
     """``path`` (.safetensors) + ``path.json`` manifest, both written atomically."""
     from safetensors.torch import save
 

@@ -58,7 +58,7 @@ class AdainTask(Task):
 
     @dataclass
     class Options:
-        styles: list[str] = field(default_factory=list)  # folders/files of style images
+        styles: list[str] = field(default_factory=list)  # folders, globs or zips of style images
         network: str = "stlpips_vgg16"
         image_size: int = 256
         style_weight: float = 10.0
