@@ -90,8 +90,8 @@ def _train(task: str, name: str, data: list[str], output: Path, run_dir: Path | 
 
 @style_app.command(
     epilog="Example:\n\n  srkit style train --style mosaic.jpg --data photos/ "
-    "-o mosaic.safetensors --size 128 --iters 500\n\n(the run's config is RUN/config.yaml: `srkit train RUN/config.yaml` "
-    "repeats it; an interrupted run resumes from RUN/last.ckpt)"
+    "-o mosaic.safetensors --size 128 --iters 500\n\n(the run's config is RUN/config.yaml: "
+    "`srkit train RUN/config.yaml` repeats it; an interrupted run resumes from RUN/last.ckpt)"
 )
 def train(
     style: Annotated[Path, typer.Option(help="The style image.")],
