@@ -249,7 +249,8 @@ def test_cli_modes_on_tiny_inputs(tmp_path):
     out = tmp_path / "gatys.png"
     result = runner.invoke(app, ["style", "gatys", "--content", content, "--style", style,
                                  "-o", str(out), "--size", "24", "--steps", "1"])  # fmt: skip
-    assert result.exit_code == 0, result.output and out.is_file()
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (18, 24)
     wrong = runner.invoke(app, ["style", "apply", "--model", str(decoder), content,
                                 "-o", str(tmp_path / "x.png")])  # fmt: skip
     assert wrong.exit_code == 1 and "not a feed-forward style model" in wrong.output
