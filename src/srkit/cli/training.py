@@ -98,7 +98,8 @@ def train(
     if result.validation:
         last = result.validation[-1]["val"]
         summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in last.items() if "psnr" in v)
-        out.print(f"validation at iteration {result.iterations}: {summary}")
+        if summary:  # tasks without PSNR validation (style) report nothing here
+            out.print(f"validation at iteration {result.iterations}: {summary}")
     out.print(f"model: {result.model_path} ({result.seconds / 60:.1f} min)")
 
 

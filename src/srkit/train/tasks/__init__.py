@@ -9,12 +9,16 @@ from __future__ import annotations
 import importlib
 
 from srkit.train.task import Task
+from srkit.train.tasks.adain import AdainTask
 from srkit.train.tasks.gan import GanTask
+from srkit.train.tasks.style import StyleTask
 from srkit.train.tasks.supervised import SupervisedTask
 
 TASKS: dict[str, type[Task]] = {
     SupervisedTask.name: SupervisedTask,
     GanTask.name: GanTask,
+    StyleTask.name: StyleTask,
+    AdainTask.name: AdainTask,
 }
 
 

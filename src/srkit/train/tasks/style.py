@@ -1,0 +1,182 @@
+"""``task: style``: Johnson's feed-forward style network (a TransformerNet for one style).
+
+The content images are ``data.train`` (square crops of ``style.image_size`` pixels, batch
+``data.batch_size``); the loss network is ``style.network`` (:func:`srkit.features.feature_network`)
+with content at relu2_2 and Gram matrices at relu1_2/2_2/3_3/4_3 of the style image, weighted
+1e5 / 1e10 as in pytorch/examples ``fast_neural_style``; Adam 1e-3::
+
+    name: mosaic
+    task: style
+    arch: transformer_net
+    scale: 1
+    data: {train: ["${SRKIT_DATA}/sr/train/T91"], batch_size: 4}
+    optimizers: {g: {lr: 1.0e-3}}
+    train: {iters: 2000, checkpoint_every: 200}
+    style:
+      style: ${SRKIT_DATA}/style/styles/mosaic.jpg
+      image_size: 256
+      style_size: 256
+      width: 32               # channels of the first conv (32 as published)
+
+The exported model is a ``.safetensors`` + JSON manifest whose purpose is ``style``
+(``srkit style apply --model``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from srkit.features import feature_network
+from srkit.losses.perceptual import PerceptualLoss, gram_matrix
+from srkit.style import CONTENT_LAYER, STYLE_LAYERS, TransformerNet, load_image
+from srkit.style.core import save_style_model
+from srkit.train.batch import Batch
+from srkit.train.data import ImageCache, sample_rng
+from srkit.train.task import ExportRecord, Task, cpu_copy
+
+
+class ContentCrops(torch.utils.data.Dataset):
+    """Random square crops (with flips) of the cached images: ``{"lr": crop}``."""
+
+    def __init__(self, cache: ImageCache, size: int, seed: int) -> None:
+        self.cache, self.size, self.seed = cache, size, seed
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        iteration, index = key
+        rng = sample_rng(self.seed, iteration, index)
+        image = self.cache.images[int(rng.integers(len(self.cache)))]
+        h, w = image.shape[:2]
+        top, left = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
+        crop = np.ascontiguousarray(image[top : top + self.size, left : left + self.size])
+        x = torch.from_numpy(crop).permute(2, 0, 1).float() / 255.0
+        if rng.random() < 0.5:
+            x = x.flip(-1)
+        return {"lr": x.contiguous()}
+
+
+def content_cache(config, size: int, show_progress: bool) -> ImageCache:
+    return ImageCache.load(config.data.train, min_side=size, show_progress=show_progress)
+
+
+class StyleTask(Task):
+    name = "style"
+    purpose = "style"
+
+    @dataclass
+    class Options:
+        style: str = ""  # the style image
+        network: str = "stlpips_vgg16"
+        image_size: int = 256
+        style_size: int = 256  # longer side of the style image
+        content_weight: float = 1e5
+        style_weight: float = 1e10
+        width: int = 32
+        blocks: int = 5
+
+        def __post_init__(self) -> None:
+            if not self.style:
+                raise ValueError("style.style: name the style image")
+            if self.image_size < 16 or self.style_size < 16:
+                raise ValueError("style.image_size and style.style_size must be >= 16")
+            if self.width < 1 or self.blocks < 0:
+                raise ValueError("style.width must be >= 1 and style.blocks >= 0")
+
+    def batch_fields(self) -> set[str]:
+        return {"lr"}
+
+    def build(self, resuming: bool) -> None:
+        o = self.options
+        self.networks["g"] = TransformerNet(o.width, o.blocks).to(self.ctx.device)
+        self.add_optimizer("g")
+        self.loss_net = feature_network(o.network).to(self.ctx.device)
+        self.content_loss = PerceptualLoss(self.loss_net, CONTENT_LAYER, criterion="l2")
+        style = load_image(o.style, o.style_size).to(self.ctx.device)
+        with torch.no_grad():
+            feats = self.loss_net(style, STYLE_LAYERS)
+        self.style_grams = {k: gram_matrix(v) for k, v in feats.items()}
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        size = self.options.image_size
+        return ContentCrops(content_cache(self.config, size, self.ctx.show_progress), size,
+                            self.config.seed)  # fmt: skip
+
+    def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
+        o, x = self.options, batch.lr
+        with self.ctx.autocast():
+            y = self.ctx.models["g"](x).float()
+            content = self.content_loss(y, x)
+            feats = self.loss_net(y, STYLE_LAYERS)
+            style = sum(
+                ((gram_matrix(feats[k].float()) - self.style_grams[k]) ** 2).mean()
+                for k in STYLE_LAYERS
+            )
+        loss = o.content_weight * content + o.style_weight * style
+        self.ctx.backward_step("g", loss)
+        return {"loss": loss.detach(), "content": content.detach(), "style": style.detach()}
+
+    def export(
+        self,
+        nets: dict[str, nn.Module],
+        path: Path,
+        name: str,
+        scores: dict[str, Any],
+        record: ExportRecord,
+    ) -> Path:
+        o = self.options
+        manifest = {
+            "name": name,
+            "arch": "transformer_net",
+            "options": {"width": o.width, "blocks": o.blocks},
+            "purpose": self.purpose,
+            "style_image": Path(o.style).name,
+            "loss_network": o.network,
+            "training_recipe": {
+                "config": self.config.to_dict(),
+                "iterations": record.iterations,
+                "wall_seconds": round(record.seconds, 1),
+                "machine": record.machine,
+                "training_data": list(self.config.data.train),
+                **({"recipe": record.recipe} if record.recipe is not None else {}),
+            },
+        }
+        return save_style_model(cpu_copy(nets["g"]), path, manifest)
+
+
+def style_experiment(
+    task: str,
+    name: str,
+    data: list[str],
+    *,
+    iters: int,
+    batch_size: int = 4,
+    lr: float = 1e-3,
+    checkpoint_every: int = 200,
+    device: str = "auto",
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The stage mapping (as a YAML file would hold it) of a ``style`` or ``adain`` run: what
+    ``srkit style train`` / ``train-adain`` write to ``<run>/config.yaml`` and train."""
+    return {
+        "name": name,
+        "task": task,
+        "arch": "transformer_net" if task == "style" else "adain_decoder",
+        "scale": 1,
+        "data": {"train": list(data), "batch_size": batch_size, "workers": 0},
+        "optimizers": {"g": {"lr": lr}},
+        "train": {
+            "iters": iters,
+            "checkpoint_every": checkpoint_every,
+            "log_every": max(1, min(50, iters // 20)),
+            "device": device,
+        },
+        task: options,
+    }

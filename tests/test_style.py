@@ -1,0 +1,256 @@
+"""Neural style transfer: Gram/style losses, Gatys, TransformerNet, AdaIN, the style tasks and
+the `srkit style` commands (tiny sizes: the CPU is shared)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from typer.testing import CliRunner
+
+from srkit.cli import app
+from srkit.features import FeatureNet, Layer
+from srkit.infer.stylize import stylize, stylize_tensor
+from srkit.losses.perceptual import StyleLoss, gram_matrix
+from srkit.style import (
+    AdainDecoder,
+    AdainModel,
+    TransformerNet,
+    adain,
+    adain_losses,
+    channel_stats,
+    gatys,
+    load_style_model,
+    save_style_model,
+)
+
+HAS_STLPIPS = importlib.util.find_spec("stlpips_pytorch") is not None
+needs_stlpips = pytest.mark.skipif(not HAS_STLPIPS, reason="stlpips-pytorch not installed")
+
+
+def identity_net() -> FeatureNet:
+    """A 'feature network' whose one layer is the image itself (no normalisation)."""
+    return FeatureNet(
+        [(Layer("relu1_1", "relu"), nn.Identity())], name="identity", mean=(0, 0, 0), std=(1, 1, 1)
+    )
+
+
+def small_trunk() -> FeatureNet:
+    """A random VGG-like trunk with the layer names the style code asks for."""
+    torch.manual_seed(0)
+    layers, cin = [], 3
+    for block, (cout, convs) in enumerate([(8, 2), (8, 2), (8, 3), (8, 3)], start=1):
+        for i in range(1, convs + 1):
+            layers.append((Layer(f"conv{block}_{i}", "conv"), nn.Conv2d(cin, cout, 3, padding=1)))
+            layers.append((Layer(f"relu{block}_{i}", "relu"), nn.ReLU()))
+            cin = cout
+        if block < 4:
+            layers.append((Layer(f"pool{block}", "pool"), nn.MaxPool2d(2)))
+    return FeatureNet(layers, name="small")
+
+
+def test_gram_matrix_known_values():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2).repeat(1, 2, 1, 1)
+    f[0, 1] *= -1
+    g = gram_matrix(f)  # F F^T / (C H W) with C=2, H=W=2: (1+4+9+16)/8 = 3.75
+    assert torch.allclose(g, torch.tensor([[[3.75, -3.75], [-3.75, 3.75]]]))
+
+
+def test_style_loss_known_values():
+    loss = StyleLoss(identity_net(), ["relu1_1"])
+    x = torch.ones(1, 3, 4, 4)
+    assert loss(x, x).item() == 0.0
+    # every Gram entry is a^2 * HW / (C HW) = a^2 / 3: (1/3 - 4/3)^2 = 1 everywhere
+    assert loss(x, 2 * x).item() == pytest.approx(1.0)
+    # shifting pixels leaves the Gram matrix (and the style loss) unchanged
+    y = torch.rand(1, 3, 4, 4)
+    assert loss(torch.roll(y, 1, dims=-1), y).item() == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_gatys_steps_lower_the_loss(optimizer):
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    style[:, 0] = 1.0  # a red-tinted style, far from the content's statistics
+    result = gatys(content, style, network=small_trunk(), steps=4, optimizer=optimizer,
+                   lbfgs_iters=3, style_weight=1e3, show_progress=False)  # fmt: skip
+    assert len(result.losses) == 4 and result.losses[-1] < result.losses[0]
+    assert result.image.shape == content.shape
+    assert result.image.min() >= 0 and result.image.max() <= 1
+
+
+def test_gatys_rejects_bad_arguments():
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="steps"):
+        gatys(x, x, network=small_trunk(), steps=0, show_progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        gatys(x, x, network=small_trunk(), steps=1, optimizer="sgd", show_progress=False)
+
+
+def _conv(cin, cout, k):
+    return cin * cout * k * k + cout
+
+
+def test_transformer_net_layout_and_shapes():
+    net = TransformerNet()
+    # 9x9 3->32, 3x3 32->64 s2, 3x3 64->128 s2, 5 residual blocks (two 3x3 128->128), 3x3
+    # 128->64 and 64->32 after upsampling, 9x9 32->3; instance norms have 2C parameters each
+    convs = _conv(3, 32, 9) + _conv(32, 64, 3) + _conv(64, 128, 3) + 10 * _conv(128, 128, 3)
+    convs += _conv(128, 64, 3) + _conv(64, 32, 3) + _conv(32, 3, 9)
+    norms = 2 * (32 + 64 + 128 + 10 * 128 + 64 + 32)
+    assert sum(p.numel() for p in net.parameters()) == convs + norms == 1_679_235
+    assert sum(isinstance(m, nn.InstanceNorm2d) for m in net.modules()) == 15
+    small = TransformerNet(width=4, blocks=1)
+    for h, w in [(32, 32), (30, 37), (9, 13)]:
+        assert small(torch.rand(2, 3, h, w)).shape == (2, 3, h, w)
+
+
+def test_instance_norm_makes_samples_independent():
+    torch.manual_seed(0)
+    net = TransformerNet(width=4, blocks=1).eval()
+    x, other = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24) * 0.2
+    alone = net(x)
+    together = net(torch.cat([x, other]))[:1]
+    assert torch.allclose(alone, together, atol=1e-5)
+    # instance norm removes a per-image gain and offset of the first layer's response
+    norm = nn.InstanceNorm2d(3)
+    assert torch.allclose(norm(x), norm(3 * x + 0.5), atol=1e-4)
+    mean, std = channel_stats(norm(x))
+    assert torch.allclose(mean, torch.zeros_like(mean), atol=1e-5)
+    assert torch.allclose(std, torch.ones_like(std), atol=1e-3)
+
+
+def test_adain_takes_the_style_statistics():
+    torch.manual_seed(0)
+    c, s = torch.randn(2, 5, 6, 7), torch.randn(2, 5, 4, 3) * 3 + 2
+    t = adain(c, s)
+    (tm, ts), (sm, ss) = channel_stats(t), channel_stats(s)
+    assert torch.allclose(tm, sm, atol=1e-4) and torch.allclose(ts, ss, atol=1e-3)
+    with pytest.raises(ValueError):
+        adain(c, torch.randn(2, 4, 3, 3))
+
+
+def test_decoder_mirrors_the_encoder():
+    decoder = AdainDecoder()
+    assert decoder(torch.rand(1, 512, 4, 5)).shape == (1, 3, 32, 40)
+    convs = _conv(512, 256, 3) + 3 * _conv(256, 256, 3) + _conv(256, 128, 3)
+    convs += _conv(128, 128, 3) + _conv(128, 64, 3) + _conv(64, 64, 3) + _conv(64, 3, 3)
+    assert sum(p.numel() for p in decoder.parameters()) == convs == 3_505_219
+    assert AdainDecoder(8, width=8)(torch.rand(1, 8, 2, 3)).shape == (1, 3, 16, 24)
+
+
+def test_adain_model_and_loss():
+    trunk = small_trunk()
+    model = AdainModel(trunk, AdainDecoder(8, width=8))
+    c, s = torch.rand(1, 3, 36, 28), torch.rand(1, 3, 32, 32)
+    assert model(c, s, alpha=0.5).shape == c.shape
+    with pytest.raises(ValueError, match="alpha"):
+        model(c, s, alpha=1.5)
+    loss, parts = adain_losses(model, c, s)
+    loss.backward()
+    assert loss.item() > 0 and set(parts) == {"content", "style"}
+    assert all(p.grad is not None for p in model.decoder.parameters())
+    assert all(p.grad is None for p in trunk.parameters())
+
+
+def test_apply_keeps_the_content_size(tmp_path):
+    torch.manual_seed(0)
+    net = TransformerNet(width=4, blocks=1).eval()
+    x = torch.rand(1, 3, 70, 45)
+    whole = stylize_tensor(net, x, tile=0)
+    tiled = stylize_tensor(net, x, tile=32, overlap=8)
+    assert whole.shape == tiled.shape == x.shape
+    spec = {"arch": "transformer_net", "options": {"width": 4, "blocks": 1}}
+    model = save_style_model(net, tmp_path / "m.safetensors", spec)
+    loaded, manifest = load_style_model(model)
+    assert manifest["arch"] == "transformer_net"
+    assert torch.equal(loaded(x), net(x))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, size in [("a.png", (45, 70)), ("b.jpg", (33, 17))]:
+        _image(folder / name, size[::-1])
+    result = stylize(model, [str(folder)], tmp_path / "out", tile=32, show_progress=False)
+    assert not result.failed and len(result.written) == 2
+    for name, size in [("a.png", (45, 70)), ("b.png", (33, 17))]:
+        assert Image.open(tmp_path / "out" / name).size == size
+
+
+def _image(path, size=(40, 40), seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+def test_cli_bad_inputs_are_one_line_errors(tmp_path):
+    runner = CliRunner()
+    style = _image(tmp_path / "s.png")
+    bad = runner.invoke(app, ["style", "gatys", "--content", str(tmp_path / "none.png"),
+                              "--style", style, "-o", str(tmp_path / "o.png")])  # fmt: skip
+    assert bad.exit_code == 1 and "no such image file" in bad.output
+    assert bad.output.strip().count("\n") == 0 and not (tmp_path / "o.png").exists()
+    (tmp_path / "junk.safetensors").write_bytes(b"not weights")
+    (tmp_path / "junk.json").write_text("{}")
+    bad = runner.invoke(app, ["style", "apply", "--model", str(tmp_path / "junk.safetensors"),
+                              style, "-o", str(tmp_path / "out")])  # fmt: skip
+    assert bad.exit_code == 1 and "not a readable style model" in bad.output
+    assert bad.output.strip().count("\n") == 0
+    bad = runner.invoke(app, ["style", "train", "--style", style, "--data", str(tmp_path),
+                              "-o", str(tmp_path / "m.pth")])  # fmt: skip
+    assert bad.exit_code == 1 and ".safetensors" in bad.output
+    for command in ["gatys", "train", "train-adain", "apply", "adain"]:
+        shown = runner.invoke(app, ["style", command, "--help"])
+        assert shown.exit_code == 0 and "srkit style" in shown.output
+
+
+@needs_stlpips
+@pytest.mark.slow
+def test_cli_modes_on_tiny_inputs(tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):
+        _image(data / f"p{i}.png", (40, 40), seed=i)
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    style, content = _image(styles / "s.png", seed=5), _image(tmp_path / "c.png", (30, 22), 6)
+    model = tmp_path / "m" / "tiny.safetensors"
+    result = runner.invoke(app, [
+        "style", "train", "--style", style, "--data", str(data), "-o", str(model),
+        "--size", "32", "--style-size", "32", "--iters", "2", "--batch-size", "1",
+        "--width", "4", "--run-dir", str(tmp_path / "run"), "--device", "cpu",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(model.with_suffix(".json").read_text())
+    assert manifest["purpose"] == "style" and manifest["training_recipe"]["iterations"] == 2
+    assert (tmp_path / "run" / "config.yaml").is_file()
+    result = runner.invoke(app, ["style", "apply", "--model", str(model), content,
+                                 "-o", str(tmp_path / "styled.png")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "styled.png").size == (22, 30)
+    decoder = tmp_path / "m" / "dec.safetensors"
+    result = runner.invoke(app, [
+        "style", "train-adain", "--styles", str(styles), "--data", str(data), "-o", str(decoder),
+        "--size", "32", "--iters", "1", "--batch-size", "1", "--width", "8",
+        "--run-dir", str(tmp_path / "run2"), "--device", "cpu",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for alpha in ("0.5", "1"):
+        out = tmp_path / f"adain{alpha}.png"
+        result = runner.invoke(app, ["style", "adain", "--model", str(decoder), "--content",
+                                     content, "--style", style, "-o", str(out), "--alpha", alpha,
+                                     "--size", "32"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert max(Image.open(out).size) == 32
+    out = tmp_path / "gatys.png"
+    result = runner.invoke(app, ["style", "gatys", "--content", content, "--style", style,
+                                 "-o", str(out), "--size", "24", "--steps", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (18, 24)
+    wrong = runner.invoke(app, ["style", "apply", "--model", str(decoder), content,
+                                "-o", str(tmp_path / "x.png")])  # fmt: skip
+    assert wrong.exit_code == 1 and "not a feed-forward style model" in wrong.output
