@@ -263,7 +263,8 @@ def test_several_models_side_by_side_with_perceptual_metrics(tmp_path: Path) -> 
     hr = hr_batch(BUTTERFLY, 4)
     lr = matlab_bicubic_lr(hr, 4)
     lpips = image_metric("lpips")
-    for column, upscaler in zip(result.columns, (resolve_model("bicubic", 4), first, second)):
+    upscalers = (resolve_model("bicubic", 4), first, second)
+    for column, upscaler in zip(result.columns, upscalers, strict=True):
         assert set(column.scores) == {"lpips", "msssim"}
         sr = super_resolve_uint8(upscaler, lr)
         assert column.scores["lpips"] == pytest.approx(lpips.score(sr, hr, border=4), abs=1e-6)
