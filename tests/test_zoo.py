@@ -158,8 +158,12 @@ def test_every_shipped_model_names_its_recipe() -> None:
 
 def test_every_shipped_manifest_states_its_purpose() -> None:
     for model in SHIPPED:
-        assert json.loads(model.path.read_text())["purpose"] == "general", model.name
-        assert model.purpose == "general" and model.input_size is None
+        purpose = json.loads(model.path.read_text())["purpose"]
+        assert purpose == model.purpose and model.input_size is None, model.name
+        # the task that trained it decides: PSNR training is general, a GAN perceptual
+        task = model.manifest["training_recipe"]["config"].get("task", "supervised")
+        assert purpose == {"supervised": "general", "gan": "perceptual"}[task], model.name
+    assert {m.purpose for m in SHIPPED} == {"general", "perceptual"}
 
 
 def _add_face_model(zoo_dir: Path, name: str = "face_x4", default: bool = True) -> None:

@@ -119,6 +119,13 @@ def ship(
         default = recipe.ship.default if default is None else default
         paper = recipe.ship.paper if paper is None else paper
         manifest["training_recipe"]["stages"] = chain_of(runner, recipe_path)
+        run_record = dict(recipe_record or {})
+        manifest["training_recipe"]["recipe"] = {  # the chain, as every shipped manifest has it
+            "path": run_record.get("path", f"recipes/{recipe.model}.yaml"),
+            "model": recipe.model,
+            "stages": [f"{r.model}:{s.name}" for r, s in runner.chain(recipe_path)],
+            "commit": run_record.get("commit"),
+        }
     elif recipe_record is not None:
         name = name or recipe_record.get("model")
     name = name or manifest["name"]
