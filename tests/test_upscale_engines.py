@@ -109,3 +109,24 @@ def test_ray_engine_on_a_loopback_cluster_matches_local(tmp_path: Path) -> None:
     rerun = srkit(*args, "--skip-existing", cwd=tmp_path)
     assert "1 written, 4 skipped (done), 1 failed" in rerun.stdout, rerun.stdout
     assert outputs(tmp_path / "ray") == local_files
+
+
+def test_an_unreachable_ray_address_is_a_one_line_error(tmp_path: Path) -> None:
+    """ray.init retries an address where nothing listens for ever; srkit checks it first."""
+    pytest.importorskip("ray", reason="--engine ray needs Ray: pip install 'srkit[ray]'")
+    import socket
+
+    from typer.testing import CliRunner
+
+    from srkit.cli import _expand_variadic, app
+
+    with socket.socket() as probe:  # a free loopback port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    make_tree(tmp_path / "photos")
+    args = ["upscale", str(tmp_path / "photos"), "-o", str(tmp_path / "out"), "--model",
+            "espcn_x4", "--engine", "ray", "--address", f"127.0.0.1:{port}"]  # fmt: skip
+    run = CliRunner().invoke(app, _expand_variadic(args))
+    assert run.exit_code != 0
+    assert f"127.0.0.1:{port}" in run.output and "nothing answers" in run.output, run.output
+    assert "Traceback" not in run.output and not (tmp_path / "out").exists()

@@ -68,6 +68,19 @@ class UpscaleWorker:
             return None, 0, time.perf_counter() - began, _reason(error)
 
 
+def check_reachable(host: str, port: int, timeout: float = 10.0) -> None:
+    """Raise ConnectionError unless a TCP connection to ``host:port`` opens within ``timeout``."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        raise ConnectionError(
+            f"nothing answers at {host}:{port} within {timeout:g} s ({error.strerror or error})"
+        ) from None
+
+
 def connect(address: str | None, cpus: int | None) -> tuple[Any, bool]:
     """``ray`` connected to ``address`` (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) or, for
     None, to a new local instance of ``cpus`` CPUs; returns whether we started it."""
@@ -80,7 +93,9 @@ def connect(address: str | None, cpus: int | None) -> tuple[Any, bool]:
         if address is None:  # a private instance, on loopback only
             ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address=_LOOPBACK, **options)
             return ray, True
-        host = address.split("://")[-1].rsplit(":", 1)[0]
+        host, _, port = address.split("://")[-1].rpartition(":")
+        if host and port.isdigit():
+            check_reachable(host, int(port))  # ray.init would retry an unreachable one forever
         if host in (_LOOPBACK, "localhost"):  # a cluster on this machine's loopback
             options["_node_ip_address"] = _LOOPBACK
         ray.init(address=address, **options)
