@@ -265,7 +265,7 @@ def compare(
     zoom: int | None = None,
     name: str | None = None,
     convention: str = "modern",
-    metrics: str | Sequence[str | ImageMetric] = (),
+    metrics: str | Sequence[str] | Sequence[ImageMetric] = (),
 ) -> CompareResult:
     """Super-resolve the LR of HR ``image`` and write the results plus a comparison panel.
 
@@ -287,10 +287,7 @@ def compare(
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ValueError(f"each model of a comparison must be named differently, got {names}")
-    if isinstance(metrics, str):
-        chosen = parse_metrics(metrics)
-    else:
-        chosen = [m if isinstance(m, ImageMetric) else parse_metrics([m])[0] for m in metrics]
+    chosen = [m for m in metrics if isinstance(m, ImageMetric)] or parse_metrics(metrics)
     bicubic = resolve_model("bicubic", scale)
     pixels, stem = _load_hr(image, name)
     hr = mod_crop(torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0), scale)

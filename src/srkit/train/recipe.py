@@ -394,9 +394,14 @@ class RecipeRunner:
         config = self.prepared(recipe, stage, init_path)
         check_paths(config)
         folder = self.stage_dir(recipe, stage)
+        work = (
+            f"{config.train.end} iterations"
+            if stage.blend is None
+            else f"a blend with {stage.blend.model}, weight {stage.blend.weight}"
+        )
         self.echo(
             f"{recipe.model}: stage {stage.index + 1}/{len(recipe.stages)} {stage.name} "
-            f"({config.train.end} iterations) -> {folder}"
+            f"({work}) -> {folder}"
         )
         record = {
             "path": _portable_path(recipe.path),

@@ -172,6 +172,24 @@ class ExportRecord:
     machine: dict[str, Any]
     recipe: dict[str, Any] | None = None  # the recipe and stage this run is, when it is one
 
+    def training_recipe(
+        self, config: Any, training_data: list[str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """The manifest's ``training_recipe``: the config as run, iterations, time, machine,
+        training data (default: ``config.data.train``), the task's ``extra`` keys, the recipe."""
+        data = list(config.data.train) if training_data is None else training_data
+        result = {
+            "config": config.to_dict(),
+            "iterations": self.iterations,
+            "wall_seconds": round(self.seconds, 1),
+            "machine": self.machine,
+            "training_data": data,
+            **extra,
+        }
+        if self.recipe is not None:
+            result["recipe"] = self.recipe
+        return result
+
 
 class Task:
     """Base class of training tasks (see the module docstring)."""

@@ -112,13 +112,8 @@ class AdainTask(Task):
             "options": {"channels": decoder.channels, "width": decoder.width},
             "purpose": self.purpose,
             "encoder": self.options.network,
-            "training_recipe": {
-                "config": self.config.to_dict(),
-                "iterations": record.iterations,
-                "wall_seconds": round(record.seconds, 1),
-                "machine": record.machine,
-                "training_data": list(self.config.data.train) + list(self.options.styles),
-                **({"recipe": record.recipe} if record.recipe is not None else {}),
-            },
+            "training_recipe": record.training_recipe(
+                self.config, list(self.config.data.train) + list(self.options.styles)
+            ),
         }
         return save_style_model(cpu_copy(decoder), path, manifest)

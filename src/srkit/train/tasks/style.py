@@ -139,14 +139,7 @@ class StyleTask(Task):
             "purpose": self.purpose,
             "style_image": Path(o.style).name,
             "loss_network": o.network,
-            "training_recipe": {
-                "config": self.config.to_dict(),
-                "iterations": record.iterations,
-                "wall_seconds": round(record.seconds, 1),
-                "machine": record.machine,
-                "training_data": list(self.config.data.train),
-                **({"recipe": record.recipe} if record.recipe is not None else {}),
-            },
+            "training_recipe": record.training_recipe(self.config),
         }
         return save_style_model(cpu_copy(nets["g"]), path, manifest)
 

@@ -194,17 +194,11 @@ class SupervisedTask(Task):
         record: ExportRecord,
     ) -> Path:
         config = self.config
-        recipe = {
-            "config": config.to_dict(),
-            "iterations": record.iterations,
-            "wall_seconds": round(record.seconds, 1),
-            "machine": record.machine,
-            "training_data": list(config.data.train),
-            "distilled_from": config.teacher.model if config.teacher else None,
-            "initialised_from": self.initialised_from,
-        }
-        if record.recipe is not None:
-            recipe["recipe"] = record.recipe
+        recipe = record.training_recipe(
+            config,
+            distilled_from=config.teacher.model if config.teacher else None,
+            initialised_from=self.initialised_from,
+        )
         validation = {}
         if scores:
             validation["validation"] = {
