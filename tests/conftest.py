@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from srkit.data.builtin import data_dir, official_weights_dir
 
 TESTS_DIR = Path(__file__).resolve().parent
+# `srkit upscale` defaults to --backend auto, which times every installed backend once per
+# model; the tests of that choice ask for it (tests/test_backend_auto.py), the others run eager
+os.environ.setdefault("SRKIT_BACKEND", "torch")
 sys.path.insert(0, str(TESTS_DIR))
 
 

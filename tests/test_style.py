@@ -110,6 +110,30 @@ def test_transformer_net_layout_and_shapes():
         assert small(torch.rand(2, 3, h, w)).shape == (2, 3, h, w)
 
 
+def test_the_output_layer_bounds_the_image_only_when_asked():
+    from srkit.style.nets import output_layer
+
+    z = torch.tensor([-3.0, 0.0, 0.25, 0.5, 0.75, 1.0, 4.0])
+    y = output_layer(z, "tanh")
+    assert y.min() > 0 and y.max() < 1 and y[3] == 0.5  # the identity's value at mid-grey
+    assert torch.all(y[1:] > y[:-1])  # monotone
+    assert torch.allclose(y[2:5], z[2:5], atol=0.02)  # near the identity around mid-grey
+    assert torch.equal(output_layer(z, "linear"), z)
+    torch.manual_seed(0)
+    loud = TransformerNet(width=4, blocks=1)
+    for p in loud.parameters():
+        p.data.mul_(20)  # drives the last conv far outside [0, 1]
+    x = torch.rand(1, 3, 16, 16)
+    bounded = loud(x)
+    assert bounded.min() >= 0 and bounded.max() <= 1
+    loud.output = "linear"
+    assert loud(x).abs().max() > 1.5
+    with pytest.raises(ValueError, match="output must be one of"):
+        TransformerNet(output="sigmoid")
+    decoder = AdainDecoder(8, width=8)
+    assert decoder.output == "tanh" and decoder(torch.randn(1, 8, 2, 2) * 50).min() >= 0
+
+
 def test_instance_norm_makes_samples_independent():
     torch.manual_seed(0)
     net = TransformerNet(width=4, blocks=1).eval()
@@ -254,3 +278,54 @@ def test_cli_modes_on_tiny_inputs(tmp_path):
     wrong = runner.invoke(app, ["style", "apply", "--model", str(decoder), content,
                                 "-o", str(tmp_path / "x.png")])  # fmt: skip
     assert wrong.exit_code == 1 and "not a feed-forward style model" in wrong.output
+
+
+@needs_stlpips
+@pytest.mark.slow
+def test_a_style_recipe_ships_into_the_zoo(tmp_path, monkeypatch):
+    """A style recipe trains through `srkit train`, ships without Set5 figures, is listed as a
+    style model, loads by name, and no upscaler takes it."""
+    from srkit import zoo
+    from srkit.models import resolve_model
+    from srkit.train.recipe import RecipeRunner
+    from srkit.train.ship import ship
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):
+        _image(data / f"p{i}.png", (40, 40), seed=i)
+    style = _image(tmp_path / "s.png", seed=5)
+    recipe = tmp_path / "recipes" / "style_tiny.yaml"
+    recipe.parent.mkdir()
+    stage = {
+        "name": "style_tiny", "task": "style", "arch": "transformer_net", "scale": 1,
+        "data": {"train": [str(data)], "batch_size": 1, "workers": 0},
+        "optimizers": {"g": {"lr": 1.0e-3}}, "train": {"iters": 2, "device": "cpu"},
+        "style": {"style": style, "image_size": 32, "style_size": 32, "width": 4, "blocks": 1},
+    }  # fmt: skip
+    recipe.write_text(json.dumps({"model": "style_tiny", "stages": [stage]}))
+    RecipeRunner(tmp_path / "runs", show_progress=False).run(recipe)
+    models = tmp_path / "zoo"
+    manifest = ship(recipe, models_dir=models, runs=tmp_path / "runs")
+    assert manifest["purpose"] == "style" and manifest["scale"] == 1
+    assert "set5" not in manifest["scores"] and manifest["training_recipe"]["iterations"] == 2
+    monkeypatch.setattr(zoo, "MODELS_DIR", models)
+    monkeypatch.setattr(zoo, "INDEX", models / "index.json")
+    zoo.shipped_models.cache_clear()
+    try:
+        (listed,) = zoo.models_for("style")
+        assert listed.name == "style_tiny" and listed.params == manifest["params"]
+        net, loaded = load_style_model("style_tiny")  # by name, sha256 checked
+        assert isinstance(net, TransformerNet) and loaded["sha256"] == manifest["sha256"]
+        with pytest.raises(ValueError, match="not an upscaler"):
+            resolve_model("style_tiny", None)
+        with pytest.raises(ValueError, match="no such file or shipped style model"):
+            load_style_model("style_nonesuch")
+        result = CliRunner().invoke(app, ["models", "--purpose", "style"])
+        assert result.exit_code == 0 and "style_tiny" in result.output
+        weights = models / "style_tiny.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+        with pytest.raises(ValueError, match="sha256"):
+            load_style_model("style_tiny")
+    finally:
+        zoo.shipped_models.cache_clear()

@@ -23,6 +23,8 @@ from srkit.weights import save_model
 from srkit.weights.native import load_native, sha256_file
 
 SHIPPED = zoo.shipped_models()
+UPSCALERS = tuple(m for m in SHIPPED if m.purpose != "style")  # style models: tests/test_style.py
+STYLE = tuple(m for m in SHIPPED if m.purpose == "style")
 BICUBIC: dict[tuple[int, str], float] = {}
 
 
@@ -41,7 +43,7 @@ def test_srkit_ships_one_default_per_scale_under_30_mb() -> None:
     assert total < 30e6
 
 
-@pytest.mark.parametrize("model", SHIPPED, ids=[m.name for m in SHIPPED])
+@pytest.mark.parametrize("model", UPSCALERS, ids=[m.name for m in UPSCALERS])
 def test_shipped_model_loads_verifies_and_reproduces_its_manifest(model: zoo.ShippedModel) -> None:
     manifest = model.manifest
     assert sha256_file(model.weights_path) == manifest["sha256"]
@@ -162,8 +164,28 @@ def test_every_shipped_manifest_states_its_purpose() -> None:
         assert purpose == model.purpose and model.input_size is None, model.name
         # the task that trained it decides: PSNR training is general, a GAN perceptual
         task = model.manifest["training_recipe"]["config"].get("task", "supervised")
-        assert purpose == {"supervised": "general", "gan": "perceptual"}[task], model.name
-    assert {m.purpose for m in SHIPPED} == {"general", "perceptual"}
+        purposes = {
+            "supervised": "general",
+            "gan": "perceptual",
+            "style": "style",
+            "adain": "style",
+        }
+        assert purpose == purposes[task], model.name
+    assert {m.purpose for m in SHIPPED} == {"general", "perceptual", "style"}
+
+
+@pytest.mark.parametrize("model", STYLE, ids=[m.name for m in STYLE])
+def test_shipped_style_model_loads_by_name_and_verifies(model: zoo.ShippedModel) -> None:
+    from srkit.style import load_style_model
+
+    net, manifest = load_style_model(model.name)
+    assert manifest["sha256"] == sha256_file(model.weights_path) and model.scale == 1
+    assert sum(p.numel() for p in net.parameters()) == model.params
+    recipe = manifest["training_recipe"]
+    for key in ("config", "iterations", "wall_seconds", "machine", "training_data"):
+        assert recipe.get(key) is not None, f"{model.name}: manifest lacks training_recipe.{key}"
+    with pytest.raises(ValueError, match="not an upscaler"):
+        resolve_model(model.name, None)
 
 
 def _add_face_model(zoo_dir: Path, name: str = "face_x4", default: bool = True) -> None:

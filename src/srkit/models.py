@@ -142,7 +142,9 @@ def resolve_model(spec: str, scale: int | None, arch: str | None = None) -> SRMo
         model = resolver(spec, scale)
         if model is not None:
             return model
-    shipped = sorted({name for m in shipped_models() for name in (m.family, m.name)})
+    shipped = sorted(
+        {name for m in shipped_models() if m.purpose != "style" for name in (m.family, m.name)}
+    )
     known = ", ".join(["default", *shipped, *sorted(INTERPOLATION_MODELS)])
     raise ValueError(
         f"unknown model {spec!r}: expected a weight file or one of {known} (see `srkit models`)"

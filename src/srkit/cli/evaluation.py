@@ -370,11 +370,20 @@ def speed(
                 f"{r.max_abs_vs_fp32:.1e}",
             )
     out.print(table)
+    from srkit.deploy.auto import BUDGET_DB, pick
+
+    chosen = pick(results) if psnr else None
+    if chosen is not None:
+        out.print(
+            f"--backend auto picks {chosen.backend}/{chosen.precision}: the fastest within "
+            f"{BUDGET_DB} dB of eager fp32 on Set5 ({chosen.ratio_vs_eager_fp32:.2f}x)"
+        )
     meta: dict = {
         "model": sr_model.name,
         "scale": sr_model.scale,
         "size": size,
         "machine": machine_summary(speed=True),
+        "auto_choice": None if chosen is None else f"{chosen.backend}/{chosen.precision}",
     }
     if peak:
         from srkit.deploy.peak import matmul_peak

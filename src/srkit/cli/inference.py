@@ -47,10 +47,19 @@ def upscale(
         int | None, typer.Option(help="Tile size in input pixels (default: auto; 0: no tiles).")
     ] = None,
     tile_overlap: Annotated[int, typer.Option(help="Context pixels around each tile.")] = 16,
-    backend: Annotated[str, typer.Option(help="torch, torch-cl, onnxruntime or openvino.")] = (
-        "torch"
-    ),
-    precision: Annotated[str, typer.Option(help="fp32, bf16 or int8.")] = "fp32",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="auto (the fastest installed backend within 0.05 dB of fp32 on Set5, timed "
+            "once per CPU and model, then cached), torch, torch-cl, torch-compile, onnxruntime "
+            "or openvino.",
+            envvar="SRKIT_BACKEND",
+        ),
+    ] = "auto",
+    precision: Annotated[
+        str | None,
+        typer.Option(help="fp32, bf16 or int8 (default: fp32; with auto, any that passes)."),
+    ] = None,
     calib: Annotated[
         Path | None, typer.Option(help="int8: folder of typical inputs to calibrate on.")
     ] = None,
@@ -138,9 +147,15 @@ def upscale(
             precision=precision,
             ensemble=ensemble,
             calib=calib,
+            on_message=lambda text: console.print(text, highlight=False),
         )
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
         _fail(str(error))
+    if upscaler.backend_choice is not None:
+        console.print(
+            f"backend: {upscaler.backend_choice.label} ({upscaler.backend_choice.reason})",
+            highlight=False,
+        )
     if video:
         _upscale_video(upscaler, Path(inputs[0]), output, frames, crf, overwrite)
         return
@@ -156,7 +171,7 @@ def upscale(
         report=report,
         engine=engine,
         ray_options={"address": address, "workers": workers, "threads": threads or 1},
-        label=f"{backend}/{precision}",
+        label=f"{upscaler.backend}/{upscaler.precision}",
     )
 
 

@@ -597,7 +597,7 @@ class HDF5Source(ImageSource):
 
 def open_source(spec: str | os.PathLike | ImageSource, *, recursive: bool = False) -> ImageSource:
     """Open a dataset by what ``spec`` is: folder, glob pattern, ``.zip``, ``.txt``/``.lst``
-    list file or ``.h5``/``.hdf5`` file (an ``ImageSource`` is returned as is).
+    list file, ``.h5``/``.hdf5`` file or one image file (an ``ImageSource`` is returned as is).
 
     ``recursive`` includes a folder's subfolders. Raises ``FileNotFoundError`` for a missing
     path and ``SourceError`` for an unsupported file or a source without images.
@@ -616,8 +616,10 @@ def open_source(spec: str | os.PathLike | ImageSource, *, recursive: bool = Fals
             return ListFileSource(path)
         if suffix in HDF5_SUFFIXES:
             return HDF5Source(path)
+        if is_image_name(path.name):
+            return FileSource(path.stem, {path.name: path}, str(path))
         raise SourceError(
-            f"{path}: not a dataset source (expected a folder, a glob pattern, or a "
+            f"{path}: not a dataset source (expected a folder, a glob pattern, an image, or a "
             ".zip, .txt/.lst or .h5/.hdf5 file)"
         )
     if _GLOB_MAGIC.search(text):

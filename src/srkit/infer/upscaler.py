@@ -97,7 +97,10 @@ class Upscaler:
     ``model``: an ``SRModel``, a weight file or an interpolation name. ``tile``: core size of a
     tile in LR pixels (``None``: chosen from the image size and available memory; ``0``: never
     tile). ``overlap``: LR pixels of context around each tile (half of it is blended).
-    ``backend``/``precision``: see ``srkit.deploy`` (``torch``/``fp32`` runs the model as is).
+    ``backend``/``precision``: see ``srkit.deploy`` (``torch``/``fp32`` runs the model as is);
+    ``backend="auto"`` times the installed backends once per machine and model and takes the
+    fastest within 0.05 dB of fp32 on Set5 (:mod:`srkit.deploy.auto`; ``precision`` then limits
+    the choice to one precision, and ``on_message`` hears about the measuring).
     ``ensemble``: x8 geometric self-ensemble. ``memory_budget``: bytes for one tile's work.
     A model whose input convention has an ``input_size`` (aligned face crops) is never tiled,
     and an image of another size is refused with a one-line error.
@@ -112,11 +115,12 @@ class Upscaler:
         overlap: int = DEFAULT_OVERLAP,
         blend: int | None = None,
         backend: str = "torch",
-        precision: str = "fp32",
+        precision: str | None = None,
         ensemble: bool = False,
         memory_budget: int | None = None,
         calib: str | os.PathLike | None = None,
         cache_dir: str | os.PathLike | None = None,
+        on_message: Callable[[str], None] | None = None,
     ) -> None:
         base = load_model(model, scale)
         self.base_model = base
@@ -128,6 +132,13 @@ class Upscaler:
                 f"{base.name}: the self-ensemble transposes its input, and this model takes only "
                 f"{self.input_size[1]}x{self.input_size[0]} images"
             )
+        self.backend_choice = None
+        if backend == "auto":
+            from srkit.deploy.auto import choose_backend
+
+            self.backend_choice = choose_backend(base, precision=precision, log=on_message)
+            backend, precision = self.backend_choice.backend, self.backend_choice.precision
+        precision = precision or "fp32"
         self.backend = backend
         self.precision = precision
         if backend != "torch" or precision != "fp32":

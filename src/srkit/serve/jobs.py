@@ -65,6 +65,7 @@ def catalogue() -> list[dict[str, Any]]:
             "input_size": list(m.input_size) if m.input_size else None,
         }
         for m in shipped_models()
+        if m.purpose != "style"  # same-size style networks are `srkit style`'s
     ]
     for scale in SCALES:
         entries.append(

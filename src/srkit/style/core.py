@@ -23,6 +23,15 @@ from srkit.common.progress import progress_bar
 from srkit.features import FeatureNet, feature_network
 from srkit.losses.perceptual import PerceptualLoss, StyleLoss, TotalVariationLoss, gram_matrix
 from srkit.style.nets import AdainDecoder, TransformerNet, adain, channel_stats
+from srkit.weights.errors import WeightsError
+from srkit.weights.native import (
+    FORMAT,
+    STYLE_ARCHS,
+    VERSION,
+    read_manifest,
+    sha256_file,
+    weights_file,
+)
 
 DEFAULT_NETWORK = "stlpips_vgg16"
 #: Johnson et al.'s loss layers (VGG16) and the content layer
@@ -200,45 +209,65 @@ def adain_losses(
 
 # --------------------------------------------------------------------------- model files
 
-STYLE_KINDS = ("transformer_net", "adain_decoder")
+STYLE_KINDS = STYLE_ARCHS
 
 
 def save_style_model(net: torch.nn.Module, path: str | Path, manifest: dict[str, Any]) -> Path:
-    """``path`` (.safetensors) + ``path.json`` manifest, both written atomically."""
+    """``path`` (.safetensors) + ``path.json``, an srkit manifest (purpose ``style``, scale 1,
+    sha256) around ``manifest``'s fields (``arch``, ``options``, recipe ...); both written
+    atomically. Returns the weights' path."""
     from safetensors.torch import save
 
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
+    if manifest.get("arch") not in STYLE_KINDS:
+        raise ValueError(f"save_style_model: arch {manifest.get('arch')!r}, not {STYLE_KINDS}")
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     write_bytes_atomic(path, save(tensors))
-    write_text_atomic(path.with_suffix(".json"), json.dumps(manifest, indent=2) + "\n")
+    full = {"format": FORMAT, "version": VERSION, "name": path.stem, "options": {}, **manifest,
+            "scale": 1, "purpose": "style", "params": sum(p.numel() for p in net.parameters()),
+            "weights": path.name, "sha256": sha256_file(path)}  # fmt: skip
+    full.setdefault("scores", {})
+    write_text_atomic(path.with_suffix(".json"), json.dumps(full, indent=2) + "\n")
     return path
 
 
-def load_style_model(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A saved TransformerNet or AdaIN decoder and its manifest."""
+def style_model_path(model: str | Path) -> Path:
+    """A style model file, or the weights of the shipped style model of that name."""
+    path = Path(model)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path.with_suffix(".safetensors") if path.suffix == ".json" else path
+    from srkit.zoo import models_for
+
+    shipped = {m.name: m for m in models_for("style")}
+    if str(model) not in shipped:
+        names = ", ".join(shipped) or "none in this installation"
+        raise ValueError(f"{model}: no such file or shipped style model (shipped: {names})")
+    return shipped[str(model)].weights_path
+
+
+def load_style_model(model: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A TransformerNet or AdaIN decoder and its manifest, from a file or a shipped name
+    (``srkit models --purpose style``); the weights are checked against the sha256."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if path.suffix == ".json":
-        path = path.with_suffix(".safetensors")
-    manifest_path = path.with_suffix(".json")
-    if not path.is_file() or not manifest_path.is_file():
-        raise ValueError(f"{path}: a style model needs {path.name} and {manifest_path.name}")
+    path = style_model_path(model)
+    mpath = path.with_suffix(".json")
+    if not path.is_file() or not mpath.is_file():
+        raise ValueError(f"{path}: a style model needs {path.name} and {mpath.name}")
     try:
-        manifest = json.loads(manifest_path.read_text())
-        state = load_file(str(path))
-    except (json.JSONDecodeError, SafetensorError, OSError, UnicodeDecodeError) as error:
+        manifest = read_manifest(mpath)
+        if manifest["arch"] not in STYLE_KINDS:
+            raise WeightsError(f"arch {manifest['arch']!r} is not one of {', '.join(STYLE_KINDS)}")
+        state = load_file(str(weights_file(mpath, manifest)))
+    except (WeightsError, SafetensorError, OSError) as error:
         raise ValueError(f"{path}: not a readable style model ({error})") from None
-    kind, options = manifest.get("arch"), manifest.get("options", {})
-    if kind == "transformer_net":
-        net: torch.nn.Module = TransformerNet(**options)
-    elif kind == "adain_decoder":
-        net = AdainDecoder(**options)
-    else:
-        raise ValueError(f"{path}: arch {kind!r} is not a style model ({', '.join(STYLE_KINDS)})")
+    kind, options = manifest["arch"], manifest["options"]
+    net: torch.nn.Module = (TransformerNet if kind == "transformer_net" else AdainDecoder)(
+        **options
+    )
     try:
         net.load_state_dict(state)
     except RuntimeError as error:

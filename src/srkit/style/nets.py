@@ -53,20 +53,43 @@ class UpsampleConv(nn.Module):
         return self.conv(x)
 
 
+OUTPUTS = ("tanh", "linear")
+
+
+def check_output(output: str) -> str:
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    return output
+
+
+def output_layer(z: torch.Tensor, output: str) -> torch.Tensor:
+    """The last conv's ``z`` (in [0, 1] units) -> the image: ``"tanh"`` is
+    ``0.5 + 0.5 tanh(2 (z - 0.5))`` (the identity at mid-grey, saturating at 0 and 1: Johnson et
+    al.'s scaled-tanh output layer), ``"linear"`` leaves ``z`` unbounded."""
+    return 0.5 + 0.5 * torch.tanh(2.0 * (z - 0.5)) if output == "tanh" else z
+
+
 class TransformerNet(nn.Module):
     """RGB in [0, 1] -> stylised RGB in [0, 1] of the same size.
 
     ``width`` scales every channel count (32/64/128 for ``width=32``, the paper's); a smaller
     width trains faster on a CPU. Sizes that are not multiples of 4 are padded (reflect) and
     cropped back, so the output always has the input's size.
+
+    ``output="tanh"`` (the paper's "scaled tanh" output layer) maps the last conv's ``z`` (in
+    [0, 1] units) to ``0.5 + 0.5 tanh(2 (z - 0.5))``: the identity at mid-grey, saturating at 0
+    and 1, so the loss network never sees values outside the image range. ``"linear"`` leaves
+    ``z`` unbounded, as pytorch/examples ``fast_neural_style`` does; with the offline VGG16 trunk
+    that lets training match the Gram matrices with a zero-mean pattern far outside [0, 1].
     """
 
-    def __init__(self, width: int = 32, blocks: int = 5) -> None:
+    def __init__(self, width: int = 32, blocks: int = 5, output: str = "tanh") -> None:
         super().__init__()
         if width < 1 or blocks < 0:
             raise ValueError(f"width must be >= 1 and blocks >= 0, got {width}, {blocks}")
+        check_output(output)
         c1, c2, c3 = width, 2 * width, 4 * width
-        self.width, self.blocks = width, blocks
+        self.width, self.blocks, self.output = width, blocks, output
 
         def norm(c: int) -> nn.Module:
             return nn.InstanceNorm2d(c, affine=True)
@@ -90,7 +113,7 @@ class TransformerNet(nn.Module):
             mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
             x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
         y = self.up(self.res(self.down(x * 255.0))) / 255.0
-        return y[..., :h, :w]
+        return output_layer(y, self.output)[..., :h, :w]
 
 
 def channel_stats(x: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,14 +139,16 @@ class AdainDecoder(nn.Module):
     Nearest upsampling replaces each pooling, reflection padding every conv, no normalisation
     (Huang & Belongie's decoder). ``width`` divides the channel counts (1: 256/128/64 after the
     first conv, as published; 2 halves them) and ``channels`` is the encoder's (512 for VGG).
+    ``output``: ``"tanh"`` bounds the image to [0, 1] (:func:`output_layer`; with the offline
+    trunk an unbounded decoder drifts to dark, out-of-range images), ``"linear"`` as published.
     """
 
-    def __init__(self, channels: int = 512, width: int = 1) -> None:
+    def __init__(self, channels: int = 512, width: int = 1, output: str = "tanh") -> None:
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
         c4, c3, c2, c1 = channels, 256 // width, 128 // width, 64 // width
-        self.channels, self.width = channels, width
+        self.channels, self.width, self.output = channels, width, check_output(output)
 
         def conv(cin: int, cout: int) -> list[nn.Module]:
             return [ConvLayer(cin, cout, 3), nn.ReLU(inplace=True)]
@@ -137,4 +162,4 @@ class AdainDecoder(nn.Module):
         )  # fmt: skip
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.body(features)
+        return output_layer(self.body(features), self.output)

@@ -20,7 +20,14 @@ from srkit.common.machine import machine_summary
 from srkit.data.builtin import bundled_set5
 from srkit.train.config import default_env
 from srkit.train.recipe import STAGE_RECORD, RecipeRunner, is_recipe
-from srkit.weights.native import load_native, manifest_path, read_manifest, sha256_file
+from srkit.weights.native import (
+    STYLE_ARCHS,
+    load_native,
+    manifest_path,
+    read_manifest,
+    sha256_file,
+    weights_file,
+)
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
 
 
@@ -109,7 +116,13 @@ def ship(
     recipe's ``ship`` defaults for ``default`` and ``paper``).
     """
     manifest_file, recipe_path = resolve_source(Path(source), Path(runs))
-    _, scale, _, manifest = load_native(manifest_file)  # sha256 checked
+    manifest = read_manifest(manifest_file)
+    style = manifest["arch"] in STYLE_ARCHS  # same-size style networks: no Set5 figures
+    if style:
+        weights_file(manifest_path(manifest_file), manifest)  # sha256 checked
+        scale = 1
+    else:
+        _, scale, _, manifest = load_native(manifest_file)  # sha256 checked
     roots = default_env()
     recipe_record = (manifest.get("training_recipe") or {}).get("recipe")
     if recipe_path is not None:
@@ -135,10 +148,11 @@ def ship(
     shutil.copyfile(manifest_file.parent / manifest["weights"], target_weights)
     manifest = portable(manifest, roots)
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
-    # scored from the run's own file (same sha256): the zoo never lists an unscored manifest
-    figures = set5_figures(manifest_file, scale, manifest["arch"])
-    figures["measured_by"] = f"srkit bench --model {name} --scale {scale}"
-    manifest["scores"] = {**manifest.get("scores", {}), "set5": figures}
+    if not style:
+        # scored from the run's own file (same sha256): the zoo never lists an unscored manifest
+        figures = set5_figures(manifest_file, scale, manifest["arch"])
+        figures["measured_by"] = f"srkit bench --model {name} --scale {scale}"
+        manifest["scores"] = {**manifest.get("scores", {}), "set5": figures}
     if paper is not None:
         manifest["scores"]["paper_set5_psnr"] = paper
     target = models_dir / f"{name}.json"

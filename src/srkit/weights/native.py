@@ -36,6 +36,9 @@ PURPOSES = ("general", "perceptual", "face", "blind", "style")
 """What a model is for: fidelity SR (PSNR), perceptual/GAN SR, face SR, blind (real-world
 degradation) SR, style transfer."""
 DEFAULT_PURPOSE = "general"
+STYLE_ARCHS = ("transformer_net", "adain_decoder")
+"""Style-transfer networks: built by :mod:`srkit.style` (``load_style_model``), not by the SR
+registry; their manifests say purpose ``style`` and scale 1, and no upscaler loads them."""
 
 
 def check_purpose(purpose: str, where: str = "purpose") -> str:
@@ -161,10 +164,16 @@ def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
     scale = manifest["scale"]
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 16:
         raise WeightsError(f"{mpath}: manifest field 'scale' must be 1..16, got {scale!r}")
-    try:
-        get_spec(manifest["arch"])
-    except KeyError as err:
-        raise WeightsError(f"{mpath}: {err.args[0]}") from None
+    if manifest["arch"] in STYLE_ARCHS:
+        if manifest.get("purpose") != "style" or scale != 1:
+            raise WeightsError(
+                f"{mpath}: a {manifest['arch']} manifest needs purpose style, scale 1"
+            )
+    else:
+        try:
+            get_spec(manifest["arch"])
+        except KeyError as err:
+            raise WeightsError(f"{mpath}: {err.args[0]}") from None
     try:
         manifest_convention(manifest)
     except (TypeError, ValueError) as err:
@@ -188,12 +197,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return _check_manifest(manifest, mpath)
 
 
-def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
-    """Network, scale, convention and manifest of an srkit weight file."""
-    from srkit.weights.fit import build_fitted, check_convention
-
-    mpath = manifest_path(path)
-    manifest = read_manifest(mpath)
+def weights_file(mpath: Path, manifest: dict[str, Any], verify: bool = True) -> Path:
+    """The manifest's weights file, checked against its sha256 when ``verify``."""
     weights = mpath.parent / manifest["weights"]
     if not weights.is_file():
         raise WeightsError(f"{mpath}: its weights file {weights} is missing")
@@ -204,6 +209,21 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
                 f"{weights}: sha256 {digest} does not match the manifest's {manifest['sha256']} "
                 "(file changed or corrupted)"
             )
+    return weights
+
+
+def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
+    """Network, scale, convention and manifest of an srkit weight file."""
+    from srkit.weights.fit import build_fitted, check_convention
+
+    mpath = manifest_path(path)
+    manifest = read_manifest(mpath)
+    if manifest["arch"] in STYLE_ARCHS:
+        raise WeightsError(
+            f"{mpath}: a style-transfer model ({manifest['arch']}), not an upscaler; "
+            "use `srkit style apply` or `srkit style adain`"
+        )
+    weights = weights_file(mpath, manifest, verify)
     arch, file_scale, options = manifest["arch"], manifest["scale"], manifest["options"]
     if scale is not None and scale != file_scale:
         if not options.get("multi_scale") or scale not in get_spec(arch).scales:

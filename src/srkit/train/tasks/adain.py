@@ -63,6 +63,7 @@ class AdainTask(Task):
         image_size: int = 256
         style_weight: float = 10.0
         width: int = 1
+        output: str = "tanh"  # bounded to [0, 1]; "linear" as published
 
         def __post_init__(self) -> None:
             if not self.styles:
@@ -77,7 +78,7 @@ class AdainTask(Task):
         encoder = feature_network(self.options.network)
         if "relu4_1" not in encoder.layer_names:
             raise ValueError(f"adain.network {encoder.name} has no relu4_1")
-        decoder = AdainDecoder(encoder.channels("relu4_1"), self.options.width)
+        decoder = AdainDecoder(encoder.channels("relu4_1"), self.options.width, self.options.output)
         self.networks["g"] = decoder.to(self.ctx.device)
         self.model = AdainModel(encoder.to(self.ctx.device), self.networks["g"])
         self.add_optimizer("g")
@@ -109,7 +110,11 @@ class AdainTask(Task):
         manifest = {
             "name": name,
             "arch": "adain_decoder",
-            "options": {"channels": decoder.channels, "width": decoder.width},
+            "options": {
+                "channels": decoder.channels,
+                "width": decoder.width,
+                "output": decoder.output,
+            },
             "purpose": self.purpose,
             "encoder": self.options.network,
             "training_recipe": record.training_recipe(

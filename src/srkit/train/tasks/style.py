@@ -36,6 +36,7 @@ from srkit.features import feature_network
 from srkit.losses.perceptual import PerceptualLoss, gram_matrix
 from srkit.style import CONTENT_LAYER, STYLE_LAYERS, TransformerNet, load_image
 from srkit.style.core import save_style_model
+from srkit.style.nets import check_output
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache, sample_rng
 from srkit.train.task import ExportRecord, Task, cpu_copy
@@ -81,6 +82,7 @@ class StyleTask(Task):
         style_weight: float = 1e10
         width: int = 32
         blocks: int = 5
+        output: str = "tanh"  # the paper's scaled tanh; "linear" as pytorch/examples
 
         def __post_init__(self) -> None:
             if not self.style:
@@ -89,13 +91,14 @@ class StyleTask(Task):
                 raise ValueError("style.image_size and style.style_size must be >= 16")
             if self.width < 1 or self.blocks < 0:
                 raise ValueError("style.width must be >= 1 and style.blocks >= 0")
+            check_output(self.output)
 
     def batch_fields(self) -> set[str]:
         return {"lr"}
 
     def build(self, resuming: bool) -> None:
         o = self.options
-        self.networks["g"] = TransformerNet(o.width, o.blocks).to(self.ctx.device)
+        self.networks["g"] = TransformerNet(o.width, o.blocks, o.output).to(self.ctx.device)
         self.add_optimizer("g")
         self.loss_net = feature_network(o.network).to(self.ctx.device)
         self.content_loss = PerceptualLoss(self.loss_net, CONTENT_LAYER, criterion="l2")
@@ -135,7 +138,7 @@ class StyleTask(Task):
         manifest = {
             "name": name,
             "arch": "transformer_net",
-            "options": {"width": o.width, "blocks": o.blocks},
+            "options": {"width": o.width, "blocks": o.blocks, "output": o.output},
             "purpose": self.purpose,
             "style_image": Path(o.style).name,
             "loss_network": o.network,
