@@ -3,11 +3,11 @@
     PYTHONPATH=src python benchmarks/style_sheet.py [--size 256] [--gatys-steps 10]
 
 1. ``docs/img/style_sheet.png``: for each content photo, the content, the style (mosaic),
-   Gatys (L-BFGS), the shipped feed-forward model ``style_mosaic`` and the shipped AdaIN decoder
-   ``style_adain`` at alpha 0.5 and 1.
-2. ``docs/img/style_vs_published.png``: the published fast-neural-style outputs of
-   ``style/reference-outputs`` beside srkit's feed-forward model (mosaic) and AdaIN with the same
-   style image; AdaIN never saw candy or udnie in training (they are held out in its recipe).
+   Gatys (L-BFGS), the shipped feed-forward model ``style_mosaic`` and, with ``--adain MODEL``,
+   an AdaIN decoder at alpha 0.5 and 1.
+2. ``docs/img/style_vs_published.png``: the published fast-neural-style output of
+   ``style/reference-outputs`` (mosaic) beside srkit's feed-forward model; with ``--adain``,
+   also candy and udnie through AdaIN (held out of ``recipes/untrained/style_adain.yaml``).
 
 Needs ``SRKIT_DATA`` (``style/``); every image is resized to ``--size`` (longer side) first.
 Prints the wall time of each mode per image.
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--content", nargs="+", default=["amber", "chicago"])
     parser.add_argument("--style", default="mosaic")
     parser.add_argument("--ff", default="style_mosaic", help="feed-forward model (name or file)")
-    parser.add_argument("--adain", default="style_adain", help="AdaIN decoder (name or file)")
+    parser.add_argument("--adain", default=None, help="AdaIN decoder (name or file; default: none)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     args = parser.parse_args()
     data = Path(os.environ.get("SRKIT_DATA", REPO.parent / "shared" / "data")) / "style"
@@ -87,8 +87,10 @@ def main() -> None:
         sys.exit(f"no style data at {data} (set SRKIT_DATA)")
     size = args.size
     ff, _ = load_style_model(args.ff)
-    decoder, manifest = load_style_model(args.adain)
-    adain = AdainModel(feature_network(manifest.get("encoder", "stlpips_vgg16")), decoder)
+    adain = None
+    if args.adain:
+        decoder, manifest = load_style_model(args.adain)
+        adain = AdainModel(feature_network(manifest.get("encoder", "stlpips_vgg16")), decoder)
     loss_net = feature_network("stlpips_vgg16")
     timer = Timer()
 
@@ -100,7 +102,7 @@ def main() -> None:
     rows = []
     for name in args.content:
         content = fit(load_image(data / "content" / f"{name}.jpg"), size)
-        rows.append([
+        row = [
             (name, content),
             (f"style: {args.style}", style),
             (f"Gatys L-BFGS x{args.gatys_steps}", timer.run(
@@ -108,22 +110,27 @@ def main() -> None:
                 show_progress=False,
             )),
             ("feed-forward", timer.run("feed-forward", ff, content)),
-            ("AdaIN alpha 0.5", timer.run("adain", adain, content, style, 0.5)),
-            ("AdaIN alpha 1", timer.run("adain", adain, content, style, 1.0)),
-        ])  # fmt: skip
+        ]  # fmt: skip
+        if adain is not None:
+            row.append(("AdaIN alpha 0.5", timer.run("adain", adain, content, style, 0.5)))
+            row.append(("AdaIN alpha 1", timer.run("adain", adain, content, style, 1.0)))
+        rows.append(row)
     sheet(rows, size, args.out / "style_sheet.png")
 
     content = fit(load_image(data / "content" / "amber.jpg"), size)
     rows = []
-    for name, style_name, ours in (("mosaic", "mosaic", True), ("candy", "candy", False),
-                                   ("udnie", "udnie", False)):  # fmt: skip
+    pairs = [("mosaic", "mosaic", True)]
+    if adain is not None:
+        pairs += [("candy", "candy", False), ("udnie", "udnie", False)]
+    for name, style_name, ours in pairs:
         published = fit(load_image(data / "reference-outputs" / f"amber-{name}.jpg"), size)
         style = style_image(style_name)
         row = [(f"style: {name}", style), ("published fast-neural-style", published)]
         if ours:
             row.append(("srkit feed-forward", timer.run("feed-forward", lambda: ff(content))))
-        held = "" if ours else " (unseen style)"
-        row.append((f"srkit AdaIN alpha 1{held}", timer.run("adain", adain, content, style)))
+        if adain is not None:
+            held = "" if ours else " (unseen style)"
+            row.append((f"srkit AdaIN alpha 1{held}", timer.run("adain", adain, content, style)))
         rows.append(row)
     sheet(rows, size, args.out / "style_vs_published.png")
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, {size}x{size} images")

@@ -300,11 +300,17 @@ def test_a_style_recipe_ships_into_the_zoo(tmp_path, monkeypatch):
     stage = {
         "name": "style_tiny", "task": "style", "arch": "transformer_net", "scale": 1,
         "data": {"train": [str(data)], "batch_size": 1, "workers": 0},
-        "optimizers": {"g": {"lr": 1.0e-3}}, "train": {"iters": 2, "device": "cpu"},
-        "style": {"style": style, "image_size": 32, "style_size": 32, "width": 4, "blocks": 1},
+        "optimizers": {"g": {"lr": 1.0e-3}},
+        "train": {"iters": 2, "device": "cpu", "log_every": 1},
+        "style": {"style": style, "image_size": 32, "style_size": 32, "width": 4, "blocks": 1,
+                  "tv_weight": 1.0, "colour_weight": 1.0},
     }  # fmt: skip
     recipe.write_text(json.dumps({"model": "style_tiny", "stages": [stage]}))
     RecipeRunner(tmp_path / "runs", show_progress=False).run(recipe)
+    (log,) = (tmp_path / "runs").rglob("log.jsonl")
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    steps = [entry for entry in logged if "iter" in entry and "tv" in entry]
+    assert steps and all(e["tv"] > 0 and e["colour"] > 0 and e["style"] > 0 for e in steps)
     models = tmp_path / "zoo"
     manifest = ship(recipe, models_dir=models, runs=tmp_path / "runs")
     assert manifest["purpose"] == "style" and manifest["scale"] == 1

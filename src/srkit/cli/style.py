@@ -147,7 +147,7 @@ def train_adain(
 
 
 @style_app.command(
-    epilog="Examples:\n\n  srkit style apply photo.jpg -o out.png   # the shipped style_mosaic\n\n"
+    epilog="Examples:\n\n  srkit style apply --model mosaic.safetensors photo.jpg -o out.png\n\n"
     "  srkit style apply --model mosaic.safetensors shots/ -o styled/ --tile 512"
 )
 def apply(
@@ -158,8 +158,8 @@ def apply(
         typer.Option(
             help="A feed-forward style model: a .safetensors file or a shipped "
             "name (`srkit models --purpose style`)."
-        ),  # fmt: skip
-    ] = "style_mosaic",
+        ),
+    ],
     tile: Annotated[int, typer.Option(help="Tile side in pixels (0: whole image).")] = 512,
     tile_overlap: Annotated[int, typer.Option(help="Context pixels around each tile.")] = 32,
     recursive: Annotated[bool, typer.Option("--recursive", help="Descend into folders.")] = False,
@@ -181,8 +181,8 @@ def apply(
 
 
 @style_app.command(
-    epilog="Example:\n\n  srkit style adain --content photo.jpg --style la_muse.jpg -o out.png "
-    "--alpha 0.6   # the shipped style_adain decoder"
+    epilog="Example:\n\n  srkit style adain --model adain.safetensors --content photo.jpg "
+    "--style la_muse.jpg -o out.png --alpha 0.6"
 )
 def adain(
     content: Annotated[Path, typer.Option(help="Content image.")],
@@ -190,7 +190,7 @@ def adain(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output image file.")],
     model: Annotated[
         str, typer.Option(help="An AdaIN decoder: a .safetensors file or a shipped name.")
-    ] = "style_adain",
+    ],
     alpha: Annotated[float, typer.Option(help="Style strength in [0, 1].")] = 1.0,
     size: Annotated[int, typer.Option(help="Longer side of content and style.")] = 512,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT.")] = False,

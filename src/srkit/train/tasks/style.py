@@ -17,6 +17,8 @@ with content at relu2_2 and Gram matrices at relu1_2/2_2/3_3/4_3 of the style im
       image_size: 256
       style_size: 256
       width: 32               # channels of the first conv (32 as published)
+      tv_weight: 0            # squared total variation (Johnson et al.'s TV regulariser)
+      colour_weight: 0        # MSE of the 4x4-averaged output and content (low frequencies)
 
 The exported model is a ``.safetensors`` + JSON manifest whose purpose is ``style``
 (``srkit style apply --model``).
@@ -33,7 +35,7 @@ import torch
 from torch import nn
 
 from srkit.features import feature_network
-from srkit.losses.perceptual import PerceptualLoss, gram_matrix
+from srkit.losses.perceptual import PerceptualLoss, TotalVariationLoss, gram_matrix
 from srkit.style import CONTENT_LAYER, STYLE_LAYERS, TransformerNet, load_image
 from srkit.style.core import save_style_model
 from srkit.style.nets import check_output
@@ -83,6 +85,8 @@ class StyleTask(Task):
         width: int = 32
         blocks: int = 5
         output: str = "tanh"  # the paper's scaled tanh; "linear" as pytorch/examples
+        tv_weight: float = 0.0  # squared total variation (the paper's TV regulariser)
+        colour_weight: float = 0.0  # MSE of 4x4-average-pooled output and content
 
         def __post_init__(self) -> None:
             if not self.style:
@@ -92,6 +96,8 @@ class StyleTask(Task):
             if self.width < 1 or self.blocks < 0:
                 raise ValueError("style.width must be >= 1 and style.blocks >= 0")
             check_output(self.output)
+            if self.tv_weight < 0 or self.colour_weight < 0:
+                raise ValueError("style.tv_weight and style.colour_weight must be >= 0")
 
     def batch_fields(self) -> set[str]:
         return {"lr"}
@@ -102,6 +108,7 @@ class StyleTask(Task):
         self.add_optimizer("g")
         self.loss_net = feature_network(o.network).to(self.ctx.device)
         self.content_loss = PerceptualLoss(self.loss_net, CONTENT_LAYER, criterion="l2")
+        self.tv = TotalVariationLoss("l2")
         style = load_image(o.style, o.style_size).to(self.ctx.device)
         with torch.no_grad():
             feats = self.loss_net(style, STYLE_LAYERS)
@@ -123,8 +130,18 @@ class StyleTask(Task):
                 for k in STYLE_LAYERS
             )
         loss = o.content_weight * content + o.style_weight * style
+        logged = {"content": content.detach(), "style": style.detach()}
+        if o.tv_weight > 0:
+            tv = self.tv(y)
+            loss = loss + o.tv_weight * tv
+            logged["tv"] = tv.detach()
+        if o.colour_weight > 0:
+            pool = nn.functional.avg_pool2d
+            colour = nn.functional.mse_loss(pool(y, 4, ceil_mode=True), pool(x, 4, ceil_mode=True))
+            loss = loss + o.colour_weight * colour
+            logged["colour"] = colour.detach()
         self.ctx.backward_step("g", loss)
-        return {"loss": loss.detach(), "content": content.detach(), "style": style.detach()}
+        return {"loss": loss.detach(), **logged}
 
     def export(
         self,
