@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -124,17 +127,39 @@ def test_upscaler_and_cli_use_the_choice(tmp_path, fake_measure, monkeypatch):
     assert Image.open(tmp_path / "o.png").size == (20, 24)
 
 
+REAL = """
+import json, sys
+import torch
+from srkit.archs import build, get_spec
+from srkit.archs.adapter import NetworkModel
+from srkit.deploy.auto import choose_backend
+from pathlib import Path
+torch.manual_seed(0)
+net = build("espcn", scale=2, n1=4, n2=4).eval()
+model = NetworkModel(net, 2, get_spec("espcn").convention, "tiny0")
+choice = choose_backend(model, cache=Path(sys.argv[1]), min_time=0.2, size=32)
+print(json.dumps({"backend": choice.backend, "precision": choice.precision,
+                  "set5_psnr": choice.set5_psnr, "fp32_psnr": choice.fp32_psnr,
+                  "candidates": choice.candidates}))
+"""
+
+
 @pytest.mark.slow
-def test_a_real_measurement_picks_an_installed_backend_within_the_budget(tmp_path, monkeypatch):
-    monkeypatch.setenv("SRKIT_SKIP_COMPILE", "1")  # compiling is timed by `srkit speed`
-    choice = choose_backend(tiny(), cache=tmp_path / "c.json", min_time=0.2, size=32)
-    measured = {(c["backend"], c["precision"]): c for c in choice.candidates}
-    assert ("torch", "fp32") in measured and (choice.backend, choice.precision) in measured
-    assert choice.set5_psnr >= choice.fp32_psnr - 0.05
+def test_a_real_measurement_picks_an_installed_backend_within_the_budget(tmp_path):
+    # in a child process: the OpenVINO / ONNX Runtime thread pools stay out of the test worker
+    env = {**os.environ, "SRKIT_SKIP_COMPILE": "1"}  # compiling is timed by `srkit speed`
+    done = subprocess.run([sys.executable, "-c", REAL, str(tmp_path / "c.json")], env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    choice = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = {(c["backend"], c["precision"]): c for c in choice["candidates"]}
+    assert ("torch", "fp32") in measured and (choice["backend"], choice["precision"]) in measured
+    assert choice["set5_psnr"] >= choice["fp32_psnr"] - 0.05
     kept = [
         c
-        for c in choice.candidates
-        if c["error"] is None and c["set5_psnr"] >= choice.fp32_psnr - 0.05
+        for c in choice["candidates"]
+        if c["error"] is None and c["set5_psnr"] >= choice["fp32_psnr"] - 0.05
     ]
     fastest = max(kept, key=lambda c: c["mp_per_s"])
-    assert fastest["backend"] == choice.backend and fastest["precision"] == choice.precision
+    assert (fastest["backend"], fastest["precision"]) == (choice["backend"], choice["precision"])
+    assert (tmp_path / "c.json").is_file()
