@@ -23,7 +23,7 @@ from srkit.weights import save_model
 from srkit.weights.native import load_native, sha256_file
 
 SHIPPED = zoo.shipped_models()
-UPSCALERS = tuple(m for m in SHIPPED if m.purpose != "style")  # style models: tests/test_style.py
+UPSCALERS = zoo.upscaling_models()  # the style models: tests/test_style.py
 STYLE = tuple(m for m in SHIPPED if m.purpose == "style")
 BICUBIC: dict[tuple[int, str], float] = {}
 

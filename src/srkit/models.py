@@ -25,7 +25,7 @@ import torch
 
 from srkit.image.resize import imresize
 from srkit.weights import load
-from srkit.zoo import resolve_shipped, shipped_models
+from srkit.zoo import resolve_shipped, upscaling_models
 
 
 @runtime_checkable
@@ -142,9 +142,7 @@ def resolve_model(spec: str, scale: int | None, arch: str | None = None) -> SRMo
         model = resolver(spec, scale)
         if model is not None:
             return model
-    shipped = sorted(
-        {name for m in shipped_models() if m.purpose != "style" for name in (m.family, m.name)}
-    )
+    shipped = sorted({name for m in upscaling_models() for name in (m.family, m.name)})
     known = ", ".join(["default", *shipped, *sorted(INTERPOLATION_MODELS)])
     raise ValueError(
         f"unknown model {spec!r}: expected a weight file or one of {known} (see `srkit models`)"

@@ -146,6 +146,11 @@ def models_for(purpose: str | None = None) -> tuple[ShippedModel, ...]:
     return tuple(m for m in models if m.purpose == purpose)
 
 
+def upscaling_models() -> tuple[ShippedModel, ...]:
+    """The shipped models an upscaler runs: all but the same-size style networks."""
+    return tuple(m for m in shipped_models() if m.purpose != "style")
+
+
 def default_model(scale: int, purpose: str = "general") -> ShippedModel:
     for model in shipped_models():
         if model.default and model.scale == scale and model.purpose == purpose:

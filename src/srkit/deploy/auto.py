@@ -27,7 +27,6 @@ from srkit.common.files import write_text_atomic
 from srkit.common.machine import cpu_flags, cpu_name
 
 BUDGET_DB = 0.05  # Set5 Y-PSNR an automatic choice may lose against eager fp32
-AUTO = "auto"
 
 
 @dataclass

@@ -29,7 +29,7 @@ from srkit.image.io import ImageReadError, LoadedImage, read_image, write_image
 from srkit.infer.upscaler import Upscaler
 from srkit.metrics import mod_crop, psnr_ssim
 from srkit.models import resolve_model
-from srkit.zoo import shipped_models
+from srkit.zoo import upscaling_models
 
 MODES = ("upscale", "degrade", "pair")
 SCALES = (2, 3, 4)
@@ -64,8 +64,7 @@ def catalogue() -> list[dict[str, Any]]:
             "set5_ssim": m.set5_ssim,
             "input_size": list(m.input_size) if m.input_size else None,
         }
-        for m in shipped_models()
-        if m.purpose != "style"  # same-size style networks are `srkit style`'s
+        for m in upscaling_models()
     ]
     for scale in SCALES:
         entries.append(

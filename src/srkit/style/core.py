@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from srkit.archs import count_params
 from srkit.common.files import write_bytes_atomic, write_text_atomic
 from srkit.common.progress import progress_bar
 from srkit.features import FeatureNet, feature_network
@@ -209,8 +210,6 @@ def adain_losses(
 
 # --------------------------------------------------------------------------- model files
 
-STYLE_KINDS = STYLE_ARCHS
-
 
 def save_style_model(net: torch.nn.Module, path: str | Path, manifest: dict[str, Any]) -> Path:
     """``path`` (.safetensors) + ``path.json``, an srkit manifest (purpose ``style``, scale 1,
@@ -221,12 +220,12 @@ def save_style_model(net: torch.nn.Module, path: str | Path, manifest: dict[str,
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
-    if manifest.get("arch") not in STYLE_KINDS:
-        raise ValueError(f"save_style_model: arch {manifest.get('arch')!r}, not {STYLE_KINDS}")
+    if manifest.get("arch") not in STYLE_ARCHS:
+        raise ValueError(f"save_style_model: arch {manifest.get('arch')!r}, not {STYLE_ARCHS}")
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     write_bytes_atomic(path, save(tensors))
     full = {"format": FORMAT, "version": VERSION, "name": path.stem, "options": {}, **manifest,
-            "scale": 1, "purpose": "style", "params": sum(p.numel() for p in net.parameters()),
+            "scale": 1, "purpose": "style", "params": count_params(net),
             "weights": path.name, "sha256": sha256_file(path)}  # fmt: skip
     full.setdefault("scores", {})
     write_text_atomic(path.with_suffix(".json"), json.dumps(full, indent=2) + "\n")
@@ -259,8 +258,8 @@ def load_style_model(model: str | Path) -> tuple[torch.nn.Module, dict[str, Any]
         raise ValueError(f"{path}: a style model needs {path.name} and {mpath.name}")
     try:
         manifest = read_manifest(mpath)
-        if manifest["arch"] not in STYLE_KINDS:
-            raise WeightsError(f"arch {manifest['arch']!r} is not one of {', '.join(STYLE_KINDS)}")
+        if manifest["arch"] not in STYLE_ARCHS:
+            raise WeightsError(f"arch {manifest['arch']!r} is not one of {', '.join(STYLE_ARCHS)}")
         state = load_file(str(weights_file(mpath, manifest)))
     except (WeightsError, SafetensorError, OSError) as error:
         raise ValueError(f"{path}: not a readable style model ({error})") from None
