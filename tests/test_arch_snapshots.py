@@ -55,6 +55,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "rlfn_s": {},
     "carn_m": {},
     "repan": {},
+    "repan_face": {},
 }
 
 

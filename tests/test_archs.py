@@ -66,6 +66,10 @@ PUBLISHED = {
     ("repan", 2): (281_388, "all"),
     ("repan", 3): (287_883, "all"),
     ("repan", 4): (296_976, "all"),
+    # RepAN-Face, srkit's face network (same module), fused inference form.
+    ("repan_face", 2): (288_195, "all"),
+    ("repan_face", 4): (326_355, "all"),
+    ("repan_face", 8): (386_451, "all"),
 }
 
 ALL_SCALES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
@@ -91,6 +95,7 @@ SMALL = {
     "rlfn_s": {"blocks": 2, "features": 8, "esa_channels": 4},
     "carn_m": {"features": 8, "groups": 2},
     "repan": {"features": 8, "blocks": 2},
+    "repan_face": {"features": 8, "blocks": 2, "up_features": [8, 8, 8]},
 }
 
 

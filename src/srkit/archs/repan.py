@@ -120,6 +120,79 @@ class RepAN(nn.Module):
         return self
 
 
+FACE_SCALES = (2, 4, 8)
+
+
+class UpStage(nn.Module):
+    """x2: a re-parameterisable 3x3 to ``4 * cout`` channels, pixel shuffle, LeakyReLU, then a
+    gated block at the new resolution (detail is drawn there, not in the LR trunk alone)."""
+
+    def __init__(self, cin: int, cout: int, fused: bool) -> None:
+        super().__init__()
+        self.expand = RepConv3x3(cin, 4 * cout, fused)
+        self.shuffle = nn.PixelShuffle(2)
+        self.block = GatedBlock(cout, fused)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(F.leaky_relu(self.shuffle(self.expand(x)), 0.05))
+
+
+class RepANFace(nn.Module):
+    """RepAN for aligned faces at x2/x4/x8 (srkit's own): the RepAN trunk at LR, then one
+    :class:`UpStage` per factor of 2, a 3x3 to RGB and a
+    bilinear anchor of the LR, so the network learns the residual. A whole 16x16 face is
+    inside the trunk's receptive field, so the upsampling stages spend their convolutions on
+    drawing detail at 32, 64 and 128 pixels, where a single pixel shuffle (RepAN) cannot.
+    ``up_features`` are the widths of the x2 stages of an x8 network, the last one at full
+    resolution; an x4 network uses the last two, an x2 the last one (the cost of a stage grows
+    with its resolution, so the width shrinks as it does). Plain 3x3/1x1 convolutions after
+    :meth:`fuse`. RGB in [0, 1]; any input size.
+    """
+
+    def __init__(
+        self,
+        scale: int = 8,
+        features: int = 48,
+        blocks: int = 6,
+        up_features: tuple[int, ...] | list[int] = (32, 24, 16),
+        channels: int = 3,
+        fused: bool = False,
+    ) -> None:
+        super().__init__()
+        check_scale("repan_face", scale, FACE_SCALES)
+        self.scale = scale
+        self.head = RepConv3x3(channels, features, fused)
+        self.body = nn.Sequential(*(GatedBlock(features, fused) for _ in range(blocks)))
+        self.fusion = nn.Conv2d(2 * features, features, 1)
+        octaves = scale.bit_length() - 1
+        widths = [int(w) for w in up_features][-octaves:]
+        if len(widths) != octaves or min(widths) < 1:
+            raise ValueError(f"repan_face x{scale}: up_features needs {octaves} widths >= 1")
+        stages, cin = [], features
+        for width in widths:
+            stages.append(UpStage(cin, width, fused))
+            cin = width
+        self.up = nn.Sequential(*stages)
+        self.to_rgb = RepConv3x3(cin, channels, fused)
+
+    @property
+    def fused(self) -> bool:
+        return self.head.fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(x)
+        body = self.fusion(torch.cat([feat, self.body(feat)], dim=1)) + feat
+        anchor = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return self.to_rgb(self.up(body)) + anchor
+
+    def fuse(self) -> RepANFace:
+        """Fold the training branches into plain convolutions (in place; same outputs)."""
+        for module in self.modules():
+            if isinstance(module, RepConv3x3):
+                module.fuse()
+        return self
+
+
 SPECS = (
     ArchSpec(
         name="repan",
@@ -139,5 +212,30 @@ SPECS = (
         paper_options={"fused": True},
         description="srkit's flagship: 6 gated residual blocks of re-parameterisable 3x3 "
         "convolutions (48 ch), fused to plain convolutions for inference",
+    ),
+    ArchSpec(
+        name="repan_face",
+        cls=RepANFace,
+        defaults={
+            "features": 48,
+            "blocks": 6,
+            "up_features": [32, 24, 16],
+            "channels": 3,
+            "fused": False,
+        },
+        scales=FACE_SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "srkit",
+            "RepAN-Face: RepAN's trunk with one gated x2 stage per octave, for aligned faces",
+            "srkit",
+            2026,
+        ),
+        published_params={2: 288_195, 4: 326_355, 8: 386_451},
+        params_source="srkit's own design (src/srkit/archs/repan.py), counted in the fused "
+        "inference form it ships in",
+        paper_options={"fused": True},
+        description="srkit's face network: RepAN trunk (6 gated blocks, 48 ch) at LR, then a "
+        "gated x2 stage per octave (32/24/16 ch), fused to plain convolutions for inference",
     ),
 )

@@ -13,11 +13,12 @@ the task starts, so a configuration that cannot work fails before the first iter
 
 ``LOSSES`` is an explicit name -> :class:`LossSpec` dict; a new loss is one more entry. The
 feature losses (``perceptual``, ``style``, ``contextual``) and ``tv`` live in
-:mod:`srkit.losses.perceptual`.
+:mod:`srkit.losses.perceptual`; ``identity`` (face SR) in :mod:`srkit.faces.identity`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -54,13 +55,21 @@ class LossSpec:
     ``loss(sr, target, batch)``, the others ``loss(sr, target)``. ``rgb``: the loss only works on
     three-channel images (feature networks), so a Y-channel network cannot use it.
     ``target=False``: the loss judges the output alone (total variation) and is called
-    ``loss(sr)``; its term's ``target`` is not read.
+    ``loss(sr)``, or ``loss(sr, batch)`` when it ``needs`` fields (identity: the HR embedding is
+    a batch field, not an image); its term's ``target`` is not read.
     """
 
-    factory: Callable[..., nn.Module]
+    factory: Callable[..., nn.Module] | str  # or "package.module:Class"
     needs: tuple[str, ...] = ()
     rgb: bool = False
     target: bool = True
+
+    def build(self, **options: Any) -> nn.Module:
+        factory = self.factory
+        if isinstance(factory, str):
+            module, _, attr = factory.partition(":")
+            factory = getattr(importlib.import_module(module), attr)
+        return factory(**options)
 
 
 LOSSES: dict[str, LossSpec] = {
@@ -72,6 +81,13 @@ LOSSES: dict[str, LossSpec] = {
     "style": LossSpec(StyleLoss, rgb=True),
     "contextual": LossSpec(ContextualLoss, rgb=True),
     "tv": LossSpec(TotalVariationLoss, target=False),
+    # a loss of a higher layer, named by its path and imported when a term uses it
+    "identity": LossSpec(
+        "srkit.faces.identity:IdentityLoss",
+        needs=("landmarks", "identity"),
+        rgb=True,
+        target=False,
+    ),
 }
 
 Channels = Literal["native", "y", "rgb"]
@@ -153,7 +169,7 @@ class WeightedLoss(nn.Module):
         self.terms = terms
         self.net_channels = net_channels
         self.crop = crop
-        self.modules_ = nn.ModuleList(LOSSES[t.name].factory(**t.options) for t in terms)
+        self.modules_ = nn.ModuleList(LOSSES[t.name].build(**t.options) for t in terms)
 
     def forward(self, sr: torch.Tensor, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         total = sr.new_zeros(())
@@ -167,7 +183,9 @@ class WeightedLoss(nn.Module):
                 output[channels] = crop_border(mine, self.crop)
             spec = LOSSES[term.name]
             if not spec.target:
-                value = module(output[channels])
+                if spec.needs and self.crop:
+                    raise ValueError(f"loss {term.name} reads pixel positions: no loss crop")
+                value = module(output[channels], batch) if spec.needs else module(output[channels])
                 label = term.name if term.name not in parts else f"{term.name}#{len(parts)}"
                 parts[label] = value.detach()
                 total = total + term.weight * value

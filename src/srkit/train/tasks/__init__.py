@@ -22,13 +22,24 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
+# tasks of higher layers (they use a stage above training, e.g. the face embedder), by path
+TASK_PATHS: dict[str, str] = {
+    "face": "srkit.faces.task:FaceTask",
+}
+
+
+def task_names() -> list[str]:
+    return sorted([*TASKS, *TASK_PATHS])
+
+
 def task_class(name: str) -> type[Task]:
     """The task class for ``task:`` (a name above, or ``module:Class``)."""
     if name in TASKS:
         return TASKS[name]
+    name = TASK_PATHS.get(name, name)
     if ":" not in name:
         raise ValueError(
-            f"unknown task {name!r}; known: {', '.join(sorted(TASKS))} (or module:Class)"
+            f"unknown task {name!r}; known: {', '.join(task_names())} (or module:Class)"
         )
     module_name, _, attr = name.partition(":")
     try:

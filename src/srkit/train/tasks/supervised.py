@@ -134,7 +134,7 @@ class SupervisedTask(Task):
             config.losses["g"],
             net_channels=self.net_channels,
             fields=self.batch_fields(),
-            crop=self.options.loss_crop,
+            crop=getattr(self.options, "loss_crop", 0),
             where="losses.g",
         )
         if config.teacher is not None:
