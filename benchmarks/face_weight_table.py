@@ -95,18 +95,22 @@ def main() -> None:
     from srkit.faces.evaluate import run_faces_eval
 
     models = ["bicubic"] + [str(base / n / f"{n}.safetensors") for n, _p, _i in rows]
-    result = run_faces_eval(models, args.scale, json_path=base / "table.json")
+    result = run_faces_eval(models, args.scale, metrics=["lpips"], json_path=base / "table.json")
     result["cpu"] = cpu_name()
     result["threads"] = os.cpu_count()
     (base / "table.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{cpu_name()}, x{args.scale}, lfw pairsDevTest")
-    print("| model | id distance | cosine | verif @0.6 | verif best | Y-PSNR | SSIM |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | id distance | cosine | verif @0.6 | verif best | Y-PSNR | SSIM | "
+        "landmark NME | LPIPS | ms/face |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in result["results"]:
         print(
             f"| {Path(row['model']).stem} | {row['id_distance']:.4f} | {row['id_cosine']:.4f} | "
             f"{100 * row['verif_acc_06']:.1f}% | {100 * row['verif_acc_best']:.1f}% | "
-            f"{row['psnr']:.2f} | {row['ssim']:.4f} |"
+            f"{row['psnr']:.2f} | {row['ssim']:.4f} | {row['landmark_nme']:.4f} | "
+            f"{row['lpips']:.4f} | {row['ms_per_face']:.2f} |"
         )
 
 

@@ -19,6 +19,7 @@ from srkit.data.builtin import data_dir
 from srkit.faces import task as face_task
 from srkit.faces.align import TEMPLATES
 from srkit.faces.identity import IdentityLoss
+from srkit.faces.lfw import Pair
 from srkit.faces.paths import MissingModelError, model_file
 from srkit.faces.trainset import (
     FLIP_DLIB5,
@@ -29,7 +30,6 @@ from srkit.faces.trainset import (
     people_faceset,
     unseen_pairs,
 )
-from srkit.faces.lfw import Pair
 from srkit.losses import LossTerm, WeightedLoss
 from srkit.train.batch import Batch, collate
 from srkit.train.experiment import load_experiment
@@ -246,8 +246,8 @@ def test_face_task_holds_its_validation_people_out_of_training(tmp_path, monkeyp
 
 def test_face_task_refuses_bad_configs(tmp_path) -> None:
     with pytest.raises(Exception, match="heatmaps|perceptual|needs"):
-        load_experiment(_face_config(tmp_path, [{"name": "l1"}, {"name": "tv"},
-                                                {"name": "style", "target": "teacher"}]))  # fmt: skip
+        terms = [{"name": "l1"}, {"name": "tv"}, {"name": "style", "target": "teacher"}]
+        load_experiment(_face_config(tmp_path, terms))
     path = _face_config(tmp_path, [{"name": "l1"}])
     raw = yaml.safe_load(path.read_text())
     raw["scale"] = 3

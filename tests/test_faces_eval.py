@@ -18,7 +18,7 @@ LFW_ZIP = default_lfw_zip()
 CELEBA = data_dir() / "faces" / "celeba-align-32"
 JSON_FIELDS = [
     "model", "scale", "dataset", "n_images", "id_distance", "id_cosine", "psnr", "ssim",
-    "verif_acc_06", "verif_acc_best", "seconds",
+    "verif_acc_06", "verif_acc_best", "landmark_nme", "ms_per_face", "seconds",
 ]  # fmt: skip
 
 
@@ -96,6 +96,7 @@ def test_eval_end_to_end_and_cache(small_lfw, tmp_path, monkeypatch):
     assert 0.05 < row["id_distance"] < 0.45 and 0.9 < row["id_cosine"] < 1.0
     assert 22 < row["psnr"] < 40 and 0.6 < row["ssim"] < 1.0
     assert row["verif_acc_06"] in (0.5, 0.75, 1.0) and row["verif_acc_best"] >= 0.75
+    assert 0.0 < row["landmark_nme"] < 0.1 and row["ms_per_face"] > 0
     rows = list(csv.reader((tmp_path / "x4.csv").open()))
     assert rows[0] == ["image", "detected", "id_distance", "id_cosine", "psnr", "ssim"]
     assert len(rows) == 1 + 5 + 1 and rows[-1][0] == "mean"
@@ -104,6 +105,7 @@ def test_eval_end_to_end_and_cache(small_lfw, tmp_path, monkeypatch):
     # x8 loses more identity than x4
     x8 = run_faces_eval(["bicubic"], 8, **kw)["results"][0]
     assert x8["id_distance"] > row["id_distance"] and x8["psnr"] < row["psnr"]
+    assert x8["landmark_nme"] > row["landmark_nme"]  # and its landmarks drift further
     # the model-independent work is cached on disk and reused
     fs = lfw_faceset(LFW_ZIP, small_lfw)
     p = prepare(fs, get_embedder(), workers=1)

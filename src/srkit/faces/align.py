@@ -311,14 +311,18 @@ def paste_back(
     crop: torch.Tensor,
     m,
     feather: int = 0,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Inverse warp: put an aligned ``crop`` back into ``image`` (both ``(N, C, H, W)``).
 
     ``m`` is the image -> crop transform returned by :func:`align`. Pixels outside the crop keep
     the original; ``feather`` (crop pixels) softens the seam with a linear ramp at the crop edge.
+    ``mask`` ``(N, 1, h, w)`` in [0, 1] (crop pixels) further weighs the crop, e.g. 0 where it
+    was cut from outside its source image.
     """
     mm = _as_tensor(m)
     h, w = image.shape[-2:]
+    given = mask
     mask = torch.ones_like(crop[:, :1])
     if feather > 0:
         ch, cw = crop.shape[-2:]
@@ -327,6 +331,8 @@ def paste_back(
         ry = torch.minimum(ys + 1, ch - ys).clamp(max=feather) / feather
         rx = torch.minimum(xs + 1, cw - xs).clamp(max=feather) / feather
         mask = (ry[:, None] * rx[None, :]).expand_as(mask).contiguous()
+    if given is not None:
+        mask = mask * given.to(mask.dtype)
     back = warp_affine(crop * mask, invert_affine(mm), (h, w))
     mask_back = warp_affine(mask, invert_affine(mm), (h, w))
     return image * (1 - mask_back) + back
