@@ -18,10 +18,12 @@ from srkit.archs import build
 from srkit.data.builtin import data_dir
 from srkit.faces import task as face_task
 from srkit.faces.align import TEMPLATES
+from srkit.faces.heatmaps import landmark_heatmaps
 from srkit.faces.identity import IdentityLoss
 from srkit.faces.lfw import Pair
 from srkit.faces.paths import MissingModelError, model_file
 from srkit.faces.trainset import (
+    FLIP_68,
     FLIP_DLIB5,
     FaceTrainSet,
     check_no_evaluation_people,
@@ -30,7 +32,7 @@ from srkit.faces.trainset import (
     people_faceset,
     unseen_pairs,
 )
-from srkit.losses import LossTerm, WeightedLoss
+from srkit.losses import FacialAttentionLoss, LossTerm, WeightedLoss
 from srkit.train.batch import Batch, collate
 from srkit.train.experiment import load_experiment
 from srkit.train.tasks import task_class
@@ -113,7 +115,9 @@ def _faces(n: int = 24, seed: int = 0) -> FaceTrainSet:
     landmarks = np.repeat(_template()[None], n, axis=0)
     emb = rng.normal(size=(n, 128)).astype(np.float32) * 0.09
     names = [f"person_{i // 2}/person_{i // 2}_{i % 2 + 1:04d}.jpg" for i in range(n)]
-    return FaceTrainSet("synthetic", names, hr, landmarks, emb, -emb, "test")
+    points68 = np.stack([np.linspace(30, 98, 68), np.linspace(35, 100, 68)], 1).astype(np.float32)
+    points68 = np.repeat(points68[None], n, axis=0) + rng.normal(size=(n, 68, 2)).astype(np.float32)
+    return FaceTrainSet("synthetic", names, hr, landmarks, emb, -emb, "test", points68)
 
 
 def test_face_crops_flip_landmarks_and_identity_with_the_face() -> None:
@@ -269,3 +273,67 @@ def test_collate_keeps_face_fields() -> None:
     batch = collate([crops[(0, i)] for i in range(3)])
     assert batch.present() == {"lr", "hr", "landmarks", "identity"}
     assert batch.lr.shape == (3, 3, 32, 32) and batch.landmarks.shape == (3, 5, 2)
+
+
+def test_68_point_flip_is_a_mirror_pairing() -> None:
+    order = np.array(FLIP_68)
+    assert sorted(order) == list(range(68)) and np.array_equal(order[order], np.arange(68))
+    pairs = {(0, 16), (17, 26), (36, 45), (39, 42), (48, 54), (31, 35), (60, 64), (65, 67)}
+    assert all(order[a] == b for a, b in pairs)
+    assert all(order[i] == i for i in (8, 27, 30, 33, 51, 57, 62, 66))
+    with pytest.raises(ValueError, match="5 or 68"):
+        flip_landmarks(np.zeros((3, 2)), 10)
+
+
+def test_heatmaps_peak_at_the_landmarks() -> None:
+    points = torch.tensor([[[10.0, 20.0], [100.0, 64.0]]])  # (1, 2, 2) in a 128 crop
+    maps = landmark_heatmaps(points, 128, size=32, sigma=1.0)
+    assert maps.shape == (1, 2, 32, 32) and float(maps.max()) <= 1.0
+    for k, (x, y) in enumerate(points[0].tolist()):
+        row, col = divmod(int(maps[0, k].argmax()), 32)
+        assert abs(col - ((x + 0.5) / 4 - 0.5)) <= 0.5 and abs(row - ((y + 0.5) / 4 - 0.5)) <= 0.5
+
+
+def test_attention_weights_come_from_the_heatmaps() -> None:
+    points = torch.tensor([[[40.0, 40.0]]])
+    batch = Batch(lr=torch.zeros(1, 3, 16, 16), heatmaps=landmark_heatmaps(points, 128))
+    hr = torch.zeros(1, 3, 128, 128)
+    near, far = hr.clone(), hr.clone()
+    near[..., 36:44, 36:44] = 0.5  # an error at the landmark
+    far[..., 100:108, 100:108] = 0.5  # the same error far from every landmark
+    loss = FacialAttentionLoss("l1")
+    assert float(loss(near, hr, batch)) > 100 * float(loss(far, hr, batch))
+    assert float(loss(far, hr, batch)) < 1e-6
+    with_base = FacialAttentionLoss("l1", base=1.0)
+    assert float(with_base(far, hr, batch)) == pytest.approx(float((far - hr).abs().mean()))
+    with pytest.raises(ValueError, match="heatmaps"):
+        WeightedLoss([LossTerm("attention")], net_channels="rgb", fields={"lr", "hr"})
+
+
+def test_face_crops_carry_heatmaps_that_flip_with_the_face() -> None:
+    faces = _faces(2)
+    crops = face_task.FaceCrops(faces.hr, faces.landmarks, faces.embedding, faces.embedding_flip,
+                                8, seed=3, landmarks68=faces.landmarks68)  # fmt: skip
+    for it in range(12):
+        sample = crops[(it, 0)]
+        assert sample["heatmaps"].shape == (68, 32, 32)
+        i = next(i for i in range(2) if torch.equal(sample["hr"], faces_hr(faces, i))
+                 or torch.equal(sample["hr"], faces_hr(faces, i).flip(-1)))  # fmt: skip
+        flipped = not torch.equal(sample["hr"], faces_hr(faces, i))
+        points = torch.from_numpy(faces.landmarks68[i])
+        if flipped:
+            points = flip_landmarks(points, 128)
+        assert torch.allclose(sample["heatmaps"], landmark_heatmaps(points, 128))
+
+
+def test_face_task_trains_with_the_attention_loss(tmp_path, monkeypatch) -> None:
+    _dlib_model()  # validation scores identity
+    faces = _faces(24)
+    monkeypatch.setattr(face_task, "load_trainset", lambda *a, **k: faces)
+    losses = [{"name": "l1", "weight": 1.0}, {"name": "attention", "weight": 1.0}]
+    config = load_experiment(_face_config(tmp_path, losses, iters=3))
+    train(config, tmp_path / "run", show_progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().split("\n")
+               if line.strip()]  # fmt: skip
+    steps = [r for r in records if "attention" in r]
+    assert len(steps) == 3 and all(r["attention"] > 0 for r in steps)

@@ -15,7 +15,14 @@ import numpy as np
 from srkit.faces.paths import MissingModelError, model_file
 from srkit.image.io import ImageReadError
 
-__all__ = ["Box", "FaceDetector", "FaceNotFoundError", "Detection", "import_dlib"]
+__all__ = [
+    "Box",
+    "Detection",
+    "FaceDetector",
+    "FaceNotFoundError",
+    "crop_landmarks68",
+    "import_dlib",
+]
 
 PREDICTORS = {
     5: "shape_predictor_5_face_landmarks.dat",
@@ -150,3 +157,17 @@ class FaceDetector:
         else:
             raise FaceNotFoundError(name, f"{image.shape[1]}x{image.shape[0]} image")
         return Detection(box, self.landmarks_in(image, box, name), detected)
+
+
+def crop_landmarks68(predictor: FaceDetector, images) -> np.ndarray:
+    """dlib's 68 points ``(N, 68, 2)`` of aligned face crops (uint8-valued ``(N, 3, H, W)``),
+    each predicted in the template's face square ``[h/6, 5h/6]`` (the face box of a crop with
+    padding 0.25), so SR and HR crops are read in the same box."""
+    if predictor.points != 68:
+        raise ValueError("crop_landmarks68 needs the 68-point predictor")
+    h, w = images.shape[-2:]
+    box = Box(w / 6, h / 6, 5 * w / 6, 5 * h / 6)
+    pixels = np.asarray(images).transpose(0, 2, 3, 1).astype(np.uint8)
+    if not len(pixels):
+        return np.zeros((0, 68, 2))
+    return np.stack([predictor.landmarks_in(np.ascontiguousarray(p), box) for p in pixels])

@@ -51,7 +51,7 @@ from srkit.common.files import AtomicFile, write_text_atomic
 from srkit.common.progress import progress_bar
 from srkit.faces.align import align, get_template, landmarks68_to_5, transform_points
 from srkit.faces.degrade import FaceDegradation
-from srkit.faces.detect import Box, FaceDetector, FaceNotFoundError
+from srkit.faces.detect import FaceDetector, FaceNotFoundError, crop_landmarks68
 from srkit.faces.embed import get_embedder
 from srkit.faces.facesets import FaceSet, folder_faceset, lfw_faceset, looks_like_lfw
 from srkit.faces.lfw import Pair
@@ -218,10 +218,7 @@ class LandmarkMetric(Metric):
     def _points(self, images: torch.Tensor) -> np.ndarray:
         if not hasattr(self._local, "predictor"):
             self._local.predictor = FaceDetector(68, 0, select="center")
-        h, w = images.shape[-2:]
-        box = Box(w / 6, h / 6, 5 * w / 6, 5 * h / 6)
-        pixels = images.permute(0, 2, 3, 1).contiguous().numpy().astype(np.uint8)
-        return np.stack([self._local.predictor.landmarks_in(p, box) for p in pixels])
+        return crop_landmarks68(self._local.predictor, images.numpy())
 
     def reference(self, hr, samples):
         return {"hr_landmarks68": self._points(hr)}

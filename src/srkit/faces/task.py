@@ -10,8 +10,9 @@ Each sample is one face, flipped left-right with probability 1/2 (``data.flip``)
 MATLAB bicubic of the uint8 HR (``/scale``, rounded to uint8: the evaluation's LR) or by
 ``data.degradation``. Batches carry ``lr``, ``hr``, ``landmarks`` (dlib's 5 points in HR pixels,
 mirrored with the face) and ``identity`` (the HR's 128-d dlib embedding, of the mirrored face for a
-flipped sample), so the ``losses.g`` terms may be pixel losses and ``identity``
-(:mod:`srkit.losses.identity`)::
+flipped sample), and ``heatmaps`` when a loss needs them (68 Gaussians from dlib's 68 points of the
+HR, :mod:`srkit.faces.heatmaps`), so the ``losses.g`` terms may be pixel losses, ``identity``
+(:mod:`srkit.faces.identity`) and ``attention`` (PFSRNet's facial attention)::
 
     name: face_x8_id
     task: face
@@ -47,9 +48,10 @@ from srkit.archs import get_spec
 from srkit.archs.adapter import NetworkModel
 from srkit.bench.protocol import matlab_bicubic_lr
 from srkit.faces.embed import get_embedder
+from srkit.faces.heatmaps import landmark_heatmaps
 from srkit.faces.trainset import flip_landmarks, load_trainset
 from srkit.image.resize import quantize_uint8
-from srkit.losses import check_terms
+from srkit.losses import LOSSES, check_terms
 from srkit.metrics.sr import psnr_ssim
 from srkit.train.data import sample_rng
 from srkit.train.task import ExportRecord, cpu_copy
@@ -80,6 +82,9 @@ class FaceCrops(torch.utils.data.Dataset):
         seed: int,
         degradation=None,
         flip: bool = True,
+        landmarks68: np.ndarray | None = None,
+        heatmap_size: int = 32,
+        heatmap_sigma: float = 1.0,
     ) -> None:
         self.hr = torch.from_numpy(np.ascontiguousarray(hr))  # (N, 3, H, W) uint8
         self.landmarks = torch.from_numpy(np.asarray(landmarks, dtype=np.float32))
@@ -87,6 +92,10 @@ class FaceCrops(torch.utils.data.Dataset):
         self.embedding_flip = torch.from_numpy(np.asarray(embedding_flip, dtype=np.float32))
         self.scale, self.seed, self.flip = scale, seed, flip
         self.degradation = degradation
+        self.landmarks68 = None if landmarks68 is None else torch.from_numpy(
+            np.asarray(landmarks68, dtype=np.float32)
+        )  # fmt: skip
+        self.heatmap_size, self.heatmap_sigma = heatmap_size, heatmap_sigma
         # the protocol's LR is deterministic: make it once (bicubic commutes with a mirror)
         self.lr = None
         if degradation is None or degradation.is_default:
@@ -108,16 +117,24 @@ class FaceCrops(torch.utils.data.Dataset):
         else:
             lr = self.degradation.apply_uint8(hr[None], self.scale, rng)[0]
         landmarks, identity = self.landmarks[i], self.embedding[i]
+        points68 = None if self.landmarks68 is None else self.landmarks68[i]
         if flipped:
             hr, lr = hr.flip(-1), lr.flip(-1)
             landmarks = flip_landmarks(landmarks, hr.shape[-1])
             identity = self.embedding_flip[i]
-        return {
+            if points68 is not None:
+                points68 = flip_landmarks(points68, hr.shape[-1])
+        sample = {
             "lr": lr.float().div(255.0).contiguous(),
             "hr": hr.float().div(255.0).contiguous(),
             "landmarks": landmarks,
             "identity": identity,
         }
+        if points68 is not None:
+            sample["heatmaps"] = landmark_heatmaps(
+                points68, hr.shape[-1], self.heatmap_size, self.heatmap_sigma
+            )
+        return sample
 
 
 class FaceTask(SupervisedTask):
@@ -130,12 +147,16 @@ class FaceTask(SupervisedTask):
         val_people: int = 100  # held out of training, scored at every validation
         val_faces: int = 200  # at most this many of their faces are scored
         select: str = "psnr"  # what picks the best export: psnr, or identity (lowest distance)
+        heatmap_size: int = 32  # landmark heatmaps (attention loss): side, Gaussian sigma
+        heatmap_sigma: float = 1.0
 
         def __post_init__(self) -> None:
             if self.val_people < 1 or self.val_faces < 1:
                 raise ValueError("face.val_people and face.val_faces must be >= 1")
             if self.select not in ("psnr", "identity"):
                 raise ValueError(f"face.select: psnr or identity, got {self.select!r}")
+            if self.heatmap_size < 4 or self.heatmap_sigma <= 0:
+                raise ValueError("face.heatmap_size must be >= 4 and face.heatmap_sigma > 0")
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -145,7 +166,7 @@ class FaceTask(SupervisedTask):
         if 128 % config.scale:
             raise ValueError(f"face: the 128-pixel crops are not divisible by x{config.scale}")
         get_spec(config.arch)
-        fields = {"lr", "hr", "landmarks", "identity"}
+        fields = {"lr", "hr", "landmarks", "identity", "heatmaps"}
         check_terms(config.losses["g"], net_channels="rgb", fields=fields, where="losses.g")
 
     def __init__(self, config, ctx) -> None:
@@ -155,8 +176,12 @@ class FaceTask(SupervisedTask):
         self._val: dict[str, torch.Tensor] | None = None
         self._trainset = None
 
+    def _wants_heatmaps(self) -> bool:
+        return any("heatmaps" in LOSSES[t.name].needs for t in self.config.losses["g"])
+
     def batch_fields(self) -> set[str]:
-        return {"lr", "hr", "landmarks", "identity"}
+        fields = {"lr", "hr", "landmarks", "identity"}
+        return fields | ({"heatmaps"} if self._wants_heatmaps() else set())
 
     def _faces(self):
         if self._trainset is None:
@@ -189,6 +214,9 @@ class FaceTask(SupervisedTask):
             self.config.seed,
             degradation=None if spec is None else make_degradation(spec),
             flip=self.config.data.flip,
+            landmarks68=faces.landmarks68[train_idx] if self._wants_heatmaps() else None,
+            heatmap_size=self.options.heatmap_size,
+            heatmap_sigma=self.options.heatmap_sigma,
         )
 
     def _validation_faces(self) -> dict[str, torch.Tensor]:

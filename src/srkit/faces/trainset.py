@@ -43,13 +43,30 @@ __all__ = [
 # dlib's 5 points after a horizontal flip: the subject's left eye (points 0, 1) becomes the right
 # one (2, 3) and back; the nose stays.
 FLIP_DLIB5 = (2, 3, 0, 1, 4)
+# and the 68 points (iBUG order): jaw, brows, nose, eyes and mouth mirrored
+FLIP_68 = (
+    *range(16, -1, -1),  # jaw 0..16
+    *range(26, 16, -1),  # brows 17..26
+    27, 28, 29, 30,  # nose bridge
+    35, 34, 33, 32, 31,  # nostrils
+    45, 44, 43, 42, 47, 46,  # eyes 36..41 <-> 42..47
+    39, 38, 37, 36, 41, 40,
+    54, 53, 52, 51, 50, 49, 48,  # outer lips 48..54
+    59, 58, 57, 56, 55,  # 55..59
+    64, 63, 62, 61, 60,  # inner lips 60..64
+    67, 66, 65,  # 65..67
+)  # fmt: skip
 EVALUATION_LISTS = ("peopleDevTest.txt", "pairsDevTest.txt")
 TRAINSET_VERSION = 1
 
 
 def flip_landmarks(points: np.ndarray | torch.Tensor, width: int):
-    """dlib-5 landmarks ``(..., 5, 2)`` of an image of ``width`` pixels, mirrored left-right."""
-    p = points[..., list(FLIP_DLIB5), :]
+    """dlib's 5 or 68 landmarks ``(..., K, 2)`` of an image of ``width`` pixels, mirrored
+    left-right (and re-ordered, so that each index names the same part of the face)."""
+    order = {5: FLIP_DLIB5, 68: FLIP_68}.get(points.shape[-2])
+    if order is None:
+        raise ValueError(f"flip_landmarks takes 5 or 68 points, got {points.shape[-2]}")
+    p = points[..., list(order), :]
     p = p.clone() if isinstance(p, torch.Tensor) else np.array(p, copy=True)
     p[..., 0] = (width - 1) - p[..., 0]
     return p
@@ -126,6 +143,7 @@ class FaceTrainSet:
     embedding: np.ndarray  # (N, D) float32
     embedding_flip: np.ndarray  # (N, D) float32
     embedder: str  # the embedder's fingerprint
+    landmarks68: np.ndarray | None = None  # (N, 68, 2) float32: dlib's 68 points in the crop
 
     def __len__(self) -> int:
         return len(self.names)
@@ -175,21 +193,51 @@ def load_trainset(
     hr = np.asarray(prepared.hr())
     landmarks = np.asarray(prepared.extra("landmarks_dlib5"), dtype=np.float32)
     embedding = np.asarray(prepared.extra("hr_embedding"), dtype=np.float32)
-    flip_file = None
-    if use_cache and prepared.path is not None:
-        flip_file = Path(prepared.path) / "hr_embedding_flip.npy"
-    if flip_file is not None and flip_file.is_file():
-        flipped = np.load(flip_file)
-    else:
-        flipped = _flip_embeddings(hr, landmarks, emb)
-        if flip_file is not None:
-            tmp = flip_file.with_name(flip_file.name + ".tmp.npy")
-            np.save(tmp, flipped)
-            tmp.replace(flip_file)
-            write_text_atomic(
-                flip_file.with_suffix(".json"),
-                json.dumps({"version": TRAINSET_VERSION, "embedder": emb.fingerprint()}) + "\n",
-            )
+    folder = Path(prepared.path) if use_cache and prepared.path is not None else None
+    flipped = _cached(folder, "hr_embedding_flip", emb.fingerprint(),
+                      lambda: _flip_embeddings(hr, landmarks, emb))  # fmt: skip
+    points68 = _cached(folder, "hr_landmarks68", "dlib68:box1/6-5/6",
+                       lambda: _landmarks68(hr, progress))  # fmt: skip
     return FaceTrainSet(
-        faceset.name, list(prepared.names), hr, landmarks, embedding, flipped, emb.fingerprint()
+        faceset.name,
+        list(prepared.names),
+        hr,
+        landmarks,
+        embedding,
+        flipped,
+        emb.fingerprint(),
+        points68.astype(np.float32),
     )
+
+
+def _cached(folder: Path | None, name: str, fingerprint: str, compute) -> np.ndarray:
+    """An array kept beside the HR cache (``name.npy`` + ``name.json``), computed once."""
+    if folder is not None and (folder / f"{name}.npy").is_file():
+        try:
+            meta = json.loads((folder / f"{name}.json").read_text())
+            if meta == {"version": TRAINSET_VERSION, "of": fingerprint}:
+                return np.load(folder / f"{name}.npy")
+        except (OSError, ValueError):
+            pass
+    values = compute()
+    if folder is not None:
+        tmp = folder / f"{name}.tmp.npy"
+        np.save(tmp, values)
+        tmp.replace(folder / f"{name}.npy")
+        meta = {"version": TRAINSET_VERSION, "of": fingerprint}
+        write_text_atomic(folder / f"{name}.json", json.dumps(meta) + "\n")
+    return values
+
+
+def _landmarks68(hr: np.ndarray, progress: bool) -> np.ndarray:
+    from srkit.common.progress import progress_bar
+    from srkit.faces.detect import FaceDetector, crop_landmarks68
+
+    predictor = FaceDetector(68, 0, select="center")
+    out = []
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task("68-point landmarks of the HR faces", total=len(hr))
+        for start in range(0, len(hr), 256):
+            out.append(crop_landmarks68(predictor, hr[start : start + 256]))
+            bar.advance(task, len(out[-1]))
+    return np.concatenate(out) if out else np.zeros((0, 68, 2))

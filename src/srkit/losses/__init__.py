@@ -36,6 +36,33 @@ from srkit.losses.perceptual import (
 from srkit.metrics.sr import crop_border
 
 
+class FacialAttentionLoss(nn.Module):
+    """PFSRNet's facial attention loss (Kim et al., BMVC 2019): the pixel error weighted by the
+    sum of the HR's landmark heatmaps (``batch.heatmaps``, ``(N, K, h, w)``, upsampled to the
+    image), so the error at the eyes, nose, mouth and jaw line is what counts; ``base`` adds a
+    uniform weight everywhere (0: attention only, as published). ``criterion``: l1 or l2."""
+
+    def __init__(self, criterion: str = "l2", base: float = 0.0) -> None:
+        super().__init__()
+        if criterion not in ("l1", "l2"):
+            raise ValueError(f"attention loss: criterion must be l1 or l2, got {criterion!r}")
+        if base < 0:
+            raise ValueError(f"attention loss: base must be >= 0, got {base}")
+        self.criterion, self.base = criterion, base
+
+    def weights(self, heatmaps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        attention = heatmaps.sum(1, keepdim=True).clamp(max=1.0)
+        attention = nn.functional.interpolate(attention, size=size, mode="bilinear")
+        return self.base + attention
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, batch: Any) -> torch.Tensor:
+        if batch.heatmaps is None:
+            raise ValueError("attention loss: the batch has no heatmaps")
+        diff = sr - hr
+        error = diff.abs() if self.criterion == "l1" else diff.pow(2)
+        return (self.weights(batch.heatmaps.to(sr.dtype), sr.shape[-2:]) * error).mean()
+
+
 class CharbonnierLoss(nn.Module):
     """``mean(sqrt((sr - hr)^2 + eps^2))``: a differentiable L1 (LapSRN, A2N)."""
 
@@ -77,6 +104,7 @@ LOSSES: dict[str, LossSpec] = {
     "l2": LossSpec(nn.MSELoss),
     "mse": LossSpec(nn.MSELoss),
     "charbonnier": LossSpec(CharbonnierLoss),
+    "attention": LossSpec(FacialAttentionLoss, needs=("heatmaps",)),
     "perceptual": LossSpec(PerceptualLoss, rgb=True),
     "style": LossSpec(StyleLoss, rgb=True),
     "contextual": LossSpec(ContextualLoss, rgb=True),
