@@ -19,6 +19,15 @@ Kinds: ``resize`` (``bicubic`` = MATLAB, ``pil_bicubic``, ``opencv_bicubic``, ``
 ``nearest``), ``gaussian_blur`` (isotropic or anisotropic), ``motion_blur``, ``gaussian_noise``,
 ``poisson_noise``, ``jpeg``. The output is rounded to 8-bit levels (``quantize: true``), as if the
 LR had been saved to PNG.
+
+Presets replace the step list with a published recipe: ``preset: realesrgan`` is Real-ESRGAN's
+second-order degradation (:mod:`srkit.data.second_order`, its settings overridable under
+``options:``)::
+
+    preset: realesrgan
+    options:
+      second: {blur_prob: 0.8, noise_sigma: [1, 25]}
+      final: {sinc_prob: 0.8}
 """
 
 from __future__ import annotations
@@ -188,22 +197,28 @@ class JpegStep:
             raise ValueError("jpeg.quality must be in 1..100")
 
     def apply(self, x: torch.Tensor, rng: np.random.Generator, scale: int) -> torch.Tensor:
-        from PIL import Image
-
         quality = int(round(_draw(self.quality, rng, "quality")))
         out = torch.empty_like(x)
         for i, image in enumerate(x):
-            array = quantize_uint8(image * 255)
-            array = array.permute(1, 2, 0).cpu().numpy()
-            mode = "L" if array.shape[2] == 1 else "RGB"
-            buffer = io.BytesIO()
-            Image.fromarray(array.squeeze(2) if mode == "L" else array, mode=mode).save(
-                buffer, format="JPEG", quality=quality
-            )
-            decoded = np.asarray(Image.open(buffer).convert(mode), dtype=np.float32) / 255.0
-            decoded = decoded[..., None] if mode == "L" else decoded
-            out[i] = torch.from_numpy(decoded).permute(2, 0, 1).to(x.dtype)
+            out[i] = jpeg_roundtrip(image, quality)
         return out
+
+
+def jpeg_roundtrip(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """One ``(C, H, W)`` image in [0, 1] (C = 1 or 3) through a real JPEG encode and decode
+    (Pillow, 4:2:0 chroma) at ``quality``; rounded to 8-bit first, as a saved file would be."""
+    from PIL import Image
+
+    array = quantize_uint8(image * 255)
+    array = array.permute(1, 2, 0).cpu().numpy()
+    mode = "L" if array.shape[2] == 1 else "RGB"
+    buffer = io.BytesIO()
+    Image.fromarray(array.squeeze(2) if mode == "L" else array, mode=mode).save(
+        buffer, format="JPEG", quality=quality
+    )
+    decoded = np.asarray(Image.open(buffer).convert(mode), dtype=np.float32) / 255.0
+    decoded = decoded[..., None] if mode == "L" else decoded
+    return torch.from_numpy(decoded).permute(2, 0, 1).to(image.dtype)
 
 
 Step = (
@@ -224,6 +239,8 @@ class DegradationConfig:
     steps: list[dict] = field(default_factory=list)
     order: Literal["fixed", "random"] = "fixed"
     quantize: bool = True
+    preset: Literal["realesrgan"] | None = None  # a published recipe instead of ``steps``
+    options: dict = field(default_factory=dict)  # the preset's settings to override
 
 
 class Degradation:
@@ -244,6 +261,17 @@ class Degradation:
 
     @classmethod
     def from_config(cls, config: DegradationConfig) -> Degradation:
+        if config.preset is not None:
+            if config.steps:
+                raise ConfigError("degradation: give either preset or steps, not both")
+            if config.order != "fixed":
+                raise ConfigError("degradation.order: a preset has its own order of steps")
+            from srkit.data.second_order import SecondOrderConfig, SecondOrderDegradation
+
+            options = from_dict(SecondOrderConfig, config.options, where="degradation.options")
+            return SecondOrderDegradation(options, quantize=config.quantize)
+        if config.options:
+            raise ConfigError("degradation.options: only with a preset (preset: realesrgan)")
         steps = []
         for index, raw in enumerate(config.steps):
             where = f"degradation.steps[{index}]"
@@ -273,12 +301,7 @@ class Degradation:
     def __call__(
         self, hr: torch.Tensor, scale: int, rng: np.random.Generator | int
     ) -> torch.Tensor:
-        if hr.dim() != 4:
-            raise ValueError(f"expected (N, C, H, W), got {tuple(hr.shape)}")
-        if hr.shape[-2] % scale or hr.shape[-1] % scale:
-            raise ValueError(f"HR size {tuple(hr.shape[-2:])} is not a multiple of {scale}")
-        if not isinstance(rng, np.random.Generator):
-            rng = np.random.default_rng(rng)
+        rng = _check_call(hr, scale, rng)
         if self.is_default:  # the whole batch at once
             return self._finish(resize(hr, size=_lr_size(hr, scale)))
         outputs = []
@@ -302,6 +325,17 @@ class Degradation:
         return torch.floor(x * 255 + 0.5) / 255 if self.quantize else x
 
 
+def _check_call(
+    hr: torch.Tensor, scale: int, rng: np.random.Generator | int
+) -> np.random.Generator:
+    """The checks every pipeline makes on its input; an int seed -> a generator."""
+    if hr.dim() != 4:
+        raise ValueError(f"expected (N, C, H, W), got {tuple(hr.shape)}")
+    if hr.shape[-2] % scale or hr.shape[-1] % scale:
+        raise ValueError(f"HR size {tuple(hr.shape[-2:])} is not a multiple of {scale}")
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
 def _lr_size(hr: torch.Tensor, scale: int) -> tuple[int, int]:
     return hr.shape[-2] // scale, hr.shape[-1] // scale
 
@@ -318,3 +352,22 @@ def bench_degradation(degradation: Degradation, seed: int = 0):
         return degradation.apply_uint8(hr, scale, np.random.default_rng([seed, digest, scale]))
 
     return degrade
+
+
+_SECOND_ORDER_NAMES = (
+    "SecondOrderConfig",
+    "SecondOrderDegradation",
+    "StageConfig",
+    "SecondStageConfig",
+    "FinalConfig",
+)
+
+
+def __getattr__(name: str):
+    """``from srkit.data.degrade import SecondOrderDegradation`` without an import cycle
+    (:mod:`srkit.data.second_order` builds on this module)."""
+    if name in _SECOND_ORDER_NAMES:
+        from srkit.data import second_order
+
+        return getattr(second_order, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
