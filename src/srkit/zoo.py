@@ -302,7 +302,39 @@ def defaults_markdown(models: tuple[ShippedModel, ...] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-DOC_TABLES = {"models-table": models_markdown, "default-models": defaults_markdown}
+FACE_SCORES = "lfw-pairsDevTest"  # what ``srkit ship`` records for a face model
+
+
+def faces_markdown(models: tuple[ShippedModel, ...] | None = None) -> str:
+    """The shipped face models' LFW figures (``srkit faces eval`` on pairsDevTest, recorded by
+    ``srkit ship``) as a Markdown table."""
+    models = shipped_models() if models is None else models
+    lines = [
+        "| model | scale | params | training | id distance | cosine | verification @0.6 "
+        "| best | Y-PSNR / SSIM | landmark NME | LPIPS | ms/face |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for m in sorted((m for m in models if m.purpose == "face"), key=lambda m: (m.scale, m.name)):
+        f = m.manifest.get("scores", {}).get(FACE_SCORES)
+        name = f"**{m.name}**" if m.default else m.name
+        if f is None:
+            lines.append(f"| {name} | x{m.scale} | {m.params:,} | {training_summary(m)} "
+                         + "| - " * 8 + "|")  # fmt: skip
+            continue
+        lines.append(
+            f"| {name} | x{m.scale} | {m.params:,} | {training_summary(m)} "
+            f"| {f['id_distance']:.4f} | {f['id_cosine']:.4f} | {100 * f['verif_acc_06']:.1f}% "
+            f"| {100 * f['verif_acc_best']:.1f}% | {_figure(f['psnr'], f['ssim'])} "
+            f"| {f['landmark_nme']:.4f} | {f['lpips']:.4f} | {f['ms_per_face']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+DOC_TABLES = {
+    "models-table": models_markdown,
+    "default-models": defaults_markdown,
+    "face-models": faces_markdown,
+}
 
 
 def refresh_generated(text: str, models: tuple[ShippedModel, ...] | None = None) -> str:

@@ -144,6 +144,8 @@ def ship(
         )  # fmt: skip
     except (ConfigError, ValueError, OSError) as error:
         _fail(f"{source}: {error}")
+    if manifest.get("purpose") == "face":
+        manifest = _face_scores(manifest, into or MODELS_DIR)
     modern = manifest["scores"]["set5"]["modern"]
     legacy = manifest["scores"]["set5"]["legacy"]
     out.print(
@@ -151,6 +153,33 @@ def ship(
         f"Set5 {modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
         f"{legacy['ssim']:.4f})"
     )
+
+
+def _face_scores(manifest: dict, models_dir: Path) -> dict:
+    """A face model's LFW figures (``srkit faces eval`` on pairsDevTest), into its manifest."""
+    from srkit.common.machine import machine_summary
+    from srkit.faces.evaluate import run_faces_eval
+    from srkit.train.ship import add_scores
+    from srkit.zoo import FACE_SCORES
+
+    name, scale = manifest["name"], int(manifest["scale"])
+    path = models_dir / manifest["weights"]
+    try:
+        (row,) = run_faces_eval([str(path)], scale, metrics=["lpips"], log=None)["results"]
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        out.print(f"[yellow]no LFW figures for {name}[/]: {error}")
+        return manifest
+    keep = ("n_images", "id_distance", "id_cosine", "verif_acc_06", "verif_acc_best", "psnr",
+            "ssim", "landmark_nme", "lpips", "ms_per_face")  # fmt: skip
+    figures = {k: (round(row[k], 5) if isinstance(row[k], float) else row[k]) for k in keep}
+    figures["measured_by"] = f"srkit faces eval --model {name} --scale {scale} --metrics lpips"
+    figures["machine"] = machine_summary()
+    manifest = add_scores(name, FACE_SCORES, figures, models_dir)
+    out.print(
+        f"{name} on {row['dataset']}: id distance {figures['id_distance']:.4f}, verification "
+        f"{100 * figures['verif_acc_06']:.1f}% at 0.6, landmark NME {figures['landmark_nme']:.4f}"
+    )
+    return manifest
 
 
 @app.command(

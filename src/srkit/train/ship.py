@@ -162,10 +162,10 @@ def ship(
     index_path = models_dir / INDEX.name
     index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": []}
     entries = [e for e in index["models"] if e["name"] != name]
-    scales = {e["name"]: _scale_of(models_dir, e["name"]) for e in entries} | {name: scale}
-    if default:
+    mine = (manifest.get("purpose", "general"), scale)
+    if default:  # one default per purpose and scale: a face model's leaves the general one
         for entry in entries:
-            if scales[entry["name"]] == scale:
+            if _kind_of(models_dir, entry["name"]) == mine:
                 entry.pop("default", None)
     entry: dict[str, Any] = {"name": name}
     if default:
@@ -174,12 +174,26 @@ def ship(
     if recipe_path is not None or recipe_file:
         entry["recipe"] = f"recipes/{Path(recipe_path or recipe_file).name}"
     entries.append(entry)
-    index["models"] = sorted(entries, key=lambda e: (scales[e["name"]], e["name"]))
+    index["models"] = sorted(entries, key=lambda e: (_kind_of(models_dir, e["name"])[1], e["name"]))
     write_text_atomic(index_path, json.dumps(index, indent=2) + "\n")
     shipped_models.cache_clear()
     return manifest
 
 
-def _scale_of(models_dir: Path, name: str) -> int:
+def _kind_of(models_dir: Path, name: str) -> tuple[str, int]:
     manifest = json.loads((models_dir / f"{name}.json").read_text())
-    return int(manifest["scale"])
+    return manifest.get("purpose", "general"), int(manifest["scale"])
+
+
+def add_scores(
+    name: str, key: str, scores: dict[str, Any], models_dir: Path = MODELS_DIR
+) -> dict[str, Any]:
+    """Record ``scores`` under ``scores.<key>`` of shipped model ``name`` (e.g. the LFW figures
+    ``srkit ship`` adds to a face model); returns the manifest."""
+    path = models_dir / f"{name}.json"
+    manifest = json.loads(path.read_text())
+    manifest.setdefault("scores", {})[key] = portable(scores, default_env())
+    write_text_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    read_manifest(path)
+    shipped_models.cache_clear()
+    return manifest
