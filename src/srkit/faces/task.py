@@ -171,8 +171,12 @@ class FaceTask(SupervisedTask):
 
     def __init__(self, config, ctx) -> None:
         super().__init__(config, ctx)
-        if self.convention.channels != "rgb" or self.convention.input_size is not None:
-            raise ValueError(f"face: {config.arch} must take RGB input of any size")
+        lr_side = 128 // config.scale
+        size = self.convention.input_size
+        if self.convention.channels != "rgb" or size not in (None, (lr_side, lr_side)):
+            raise ValueError(
+                f"face: {config.arch} must take RGB input of any size or of {lr_side}x{lr_side}"
+            )
         self._val: dict[str, torch.Tensor] | None = None
         self._trainset = None
 
