@@ -56,6 +56,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "carn_m": {},
     "repan": {},
     "repan_face": {},
+    "pfsrnet": {"width": 32},
+    "waveletsrnet": {"features": 8, "wavelet_features": 4, "res_blocks": 1},
 }
 
 

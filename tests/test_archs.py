@@ -70,6 +70,12 @@ PUBLISHED = {
     ("repan_face", 2): (288_195, "all"),
     ("repan_face", 4): (326_355, "all"),
     ("repan_face", 8): (386_451, "all"),
+    # PFSRNet (Kim et al., BMVC 2019): the authors' model.py Generator counted layer by layer.
+    ("pfsrnet", 8): (8_969_097, "all"),
+    # Wavelet-SRNet (Huang et al., ICCV 2017): the authors' networks.py NetSR counted.
+    ("waveletsrnet", 2): (46_327_372, "all"),
+    ("waveletsrnet", 4): (51_353_968, "all"),
+    ("waveletsrnet", 8): (74_999_296, "all"),
 }
 
 ALL_SCALES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
@@ -96,6 +102,8 @@ SMALL = {
     "carn_m": {"features": 8, "groups": 2},
     "repan": {"features": 8, "blocks": 2},
     "repan_face": {"features": 8, "blocks": 2, "up_features": [8, 8, 8]},
+    "pfsrnet": {"width": 16},
+    "waveletsrnet": {"features": 4, "wavelet_features": 2, "res_blocks": 1},
 }
 
 

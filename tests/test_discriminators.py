@@ -35,6 +35,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "srgan_vgg": {"features": 8, "dense": 32, "input_size": 32},
     "unet_sn": {"features": 8},
     "patchgan": {"features": 8},
+    "pfsrnet_d": {"width": 32, "dense": 64},
 }
 
 
@@ -110,7 +111,7 @@ def test_srgan_discriminator_refuses_other_sizes_and_options():
 
 
 def test_discriminators_have_their_own_table():
-    assert list(DISCRIMINATORS) == ["srgan_vgg", "unet_sn", "patchgan"] == list(SMALL)
+    assert list(DISCRIMINATORS) == ["srgan_vgg", "unet_sn", "patchgan", "pfsrnet_d"] == list(SMALL)
     assert not set(DISCRIMINATORS) & set(ARCHS)  # never listed as upscalers
     for module in MODULES:
         for spec in module.SPECS:

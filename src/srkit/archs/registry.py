@@ -25,6 +25,7 @@ from srkit.archs import (
     fsrcnn,
     imdn,
     lapsrn,
+    pfsrnet,
     repan,
     rlfn,
     rrdb,
@@ -33,6 +34,7 @@ from srkit.archs import (
     srgan_leftthomas,
     srresnet,
     vdsr,
+    waveletsrnet,
 )
 from srkit.archs.common import ArchSpec
 from srkit.archs.detection import KeyDetector
@@ -55,6 +57,8 @@ MODULES: tuple[ModuleType, ...] = (
     rlfn,
     carn,
     repan,
+    pfsrnet,
+    waveletsrnet,
 )
 
 

@@ -109,6 +109,8 @@ LOSSES: dict[str, LossSpec] = {
     "style": LossSpec(StyleLoss, rgb=True),
     "contextual": LossSpec(ContextualLoss, rgb=True),
     "tv": LossSpec(TotalVariationLoss, target=False),
+    # Wavelet-SRNet's (options: levels = log2 of the scale); imported when used, with srkit.archs
+    "wavelet": LossSpec("srkit.losses.wavelet:WaveletLoss"),
     # a loss of a higher layer, named by its path and imported when a term uses it
     "identity": LossSpec(
         "srkit.faces.identity:IdentityLoss",

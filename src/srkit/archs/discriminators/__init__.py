@@ -14,9 +14,9 @@ from typing import Any
 from torch import nn
 
 from srkit.archs.common import DiscriminatorSpec
-from srkit.archs.discriminators import patchgan, unet, vgg
+from srkit.archs.discriminators import patchgan, pfsrnet, unet, vgg
 
-MODULES: tuple[ModuleType, ...] = (vgg, unet, patchgan)
+MODULES: tuple[ModuleType, ...] = (vgg, unet, patchgan, pfsrnet)
 
 DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
     spec.name: spec for module in MODULES for spec in module.SPECS
