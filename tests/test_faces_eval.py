@@ -230,3 +230,24 @@ def test_landmarks68_to_5():
     d5 = landmarks68_to_5(torch.from_numpy(p), "dlib5")
     assert isinstance(d5, torch.Tensor) and d5.shape == (5, 2)
     np.testing.assert_allclose(d5.numpy(), p[[45, 42, 36, 39, 33]])
+
+
+def test_eval_on_deployment_backends_scores_each_backend(small_lfw, tmp_path, monkeypatch):
+    from srkit.archs import build
+    from srkit.faces.evaluate import run_faces_eval
+    from srkit.weights import save_model
+
+    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    options = {"features": 8, "blocks": 1, "up_features": [8, 8, 8]}
+    net = build("repan_face", scale=8, **options)
+    path = save_model(net, tmp_path / "f.safetensors", arch="repan_face", scale=8,
+                      purpose="face", options=options)  # fmt: skip
+    kw = dict(data=LFW_ZIP, pairs=small_lfw, workers=1, progress=False, log=None)
+    rows = run_faces_eval([str(path)], 8, backends=["torch/fp32", "torch/bf16"], **kw)["results"]
+    assert [r["model"] for r in rows] == ["f", "f[torch/bf16]"]
+    fp32, bf16 = rows
+    assert bf16["id_distance"] == pytest.approx(fp32["id_distance"], abs=0.05)
+    assert bf16["psnr"] == pytest.approx(fp32["psnr"], abs=0.5) and bf16["ms_per_face"] > 0
+    with pytest.raises(Exception, match="backend"):
+        run_faces_eval([str(path)], 8, backends=["nosuch/fp32"], **kw)

@@ -83,6 +83,10 @@ def eval_(
         str | None,
         typer.Option(help="More per-face metrics: lpips, lpips_vgg, msssim, niqe (comma list)."),
     ] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(help="Score on deployment backends too: openvino/int8, torch/bf16, ..."),
+    ] = None,
 ) -> None:
     """Score SR models by how well super-resolved faces keep their identity.
 
@@ -91,6 +95,7 @@ def eval_(
     with pairs, verification accuracy at 0.6 and at the best threshold; the 68-point landmark
     error of SR vs HR (dlib's shape predictor, NME); time per face. See docs/faces.md.
     """
+    from srkit.deploy import DeployError
     from srkit.faces.degrade import load_degradation
     from srkit.faces.detect import FaceNotFoundError
     from srkit.faces.evaluate import run_faces_eval
@@ -114,6 +119,7 @@ def eval_(
                 workers=workers,
                 use_cache=not no_cache,
                 metrics=metrics.split(",") if metrics else None,
+                backends=backend or None,
                 progress=True,
                 log=lambda msg: _out.print(msg, highlight=False),
             )
@@ -124,6 +130,7 @@ def eval_(
         FileNotFoundError,
         ValueError,
         ImportError,
+        DeployError,
     ) as error:
         _fail(str(error))
     for path in (csv, json):
