@@ -49,8 +49,10 @@ def main() -> None:
     ref = torch.from_numpy(prepared.extra("hr_embedding")[idx])
     lr = matlab_bicubic_lr(hr, args.scale)
     columns: list[tuple[str, torch.Tensor]] = [
-        (f"LR {lr.shape[-1]}px", lr.repeat_interleave(args.scale, -1).repeat_interleave(
-            args.scale, -2))  # fmt: skip
+        (
+            f"LR {lr.shape[-1]}px",
+            lr.repeat_interleave(args.scale, -1).repeat_interleave(args.scale, -2),
+        )  # fmt: skip
     ]
     specs = [("bicubic", "bicubic")] + [tuple(m.split("=", 1)) for m in args.model]
     for label, spec in specs:

@@ -284,10 +284,14 @@ class FaceTask(SupervisedTask):
         faces = self._faces()
         recipe = record.training_recipe(
             config,
-            training_data=[f"{config.data.train[0]} ({faces.name}, {len(self.training_people())} "
-                           f"people, validation people held out)"],
+            training_people={
+                "list": self.options.people,
+                "images": faces.name,
+                "people": len(self.training_people()),
+                "held_out_for_validation": self.options.val_people,
+            },
             initialised_from=self.initialised_from,
-        )  # fmt: skip
+        )
         validation = {}
         if scores:
             validation["validation"] = {
