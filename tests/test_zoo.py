@@ -37,8 +37,10 @@ def bicubic_psnr(scale: int, convention: str) -> float:
 
 def test_srkit_ships_one_default_per_scale_under_30_mb() -> None:
     assert SHIPPED, "no shipped models found in srkit/assets/models"
-    defaults = {m.scale: m.name for m in SHIPPED if m.default}
+    defaults = {m.scale: m.name for m in SHIPPED if m.default and m.purpose == "general"}
     assert sorted(defaults) == [2, 3, 4]
+    faces = {m.scale: m.name for m in SHIPPED if m.default and m.purpose == "face"}
+    assert faces == {4: "face_x4", 8: "face_x8"}  # one default per purpose and scale
     total = sum(m.weights_path.stat().st_size + m.path.stat().st_size for m in SHIPPED)
     assert total < 30e6
 
@@ -169,9 +171,10 @@ def test_every_shipped_manifest_states_its_purpose() -> None:
             "gan": "perceptual",
             "style": "style",
             "adain": "style",
+            "face": "face",
         }
         assert purpose == purposes[task], model.name
-    assert {m.purpose for m in SHIPPED} <= {"general", "perceptual", "style"}
+    assert {m.purpose for m in SHIPPED} <= {"general", "perceptual", "style", "face"}
 
 
 @pytest.mark.parametrize("model", STYLE, ids=[m.name for m in STYLE])
