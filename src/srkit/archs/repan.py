@@ -68,6 +68,14 @@ class RepConv3x3(nn.Conv2d):
         self.fused = True
 
 
+def fuse_all(net: nn.Module) -> nn.Module:
+    """Fuse every :class:`RepConv3x3` of ``net`` in place; returns ``net``."""
+    for module in net.modules():
+        if isinstance(module, RepConv3x3):
+            module.fuse()
+    return net
+
+
 class GatedBlock(nn.Module):
     """x + g(h), h = conv(lrelu(conv(x))), g(h) = h * sigmoid(h): the gate is parameter-free."""
 
@@ -114,10 +122,7 @@ class RepAN(nn.Module):
 
     def fuse(self) -> RepAN:
         """Fold the training branches into plain convolutions (in place; same outputs)."""
-        for module in self.modules():
-            if isinstance(module, RepConv3x3):
-                module.fuse()
-        return self
+        return fuse_all(self)
 
 
 FACE_SCALES = (2, 4, 8)
@@ -187,10 +192,7 @@ class RepANFace(nn.Module):
 
     def fuse(self) -> RepANFace:
         """Fold the training branches into plain convolutions (in place; same outputs)."""
-        for module in self.modules():
-            if isinstance(module, RepConv3x3):
-                module.fuse()
-        return self
+        return fuse_all(self)
 
 
 SPECS = (

@@ -56,7 +56,6 @@ from srkit.metrics.sr import psnr_ssim
 from srkit.train.data import sample_rng
 from srkit.train.task import ExportRecord, cpu_copy
 from srkit.train.tasks.supervised import SupervisedTask, make_degradation
-from srkit.weights import save_model
 
 __all__ = ["FaceCrops", "FaceTask", "split_people"]
 
@@ -300,19 +299,4 @@ class FaceTask(SupervisedTask):
                 "ssim": scores.get("ssim"),
                 "id_distance": scores.get("id_distance"),
             }
-        export_net = cpu_copy(nets["g"])
-        options = dict(config.arch_options)
-        if callable(getattr(export_net, "fuse", None)):
-            export_net.fuse()
-            options["fused"] = True
-        return save_model(
-            export_net,
-            path,
-            arch=config.arch,
-            scale=config.scale,
-            options=options,
-            training_recipe=recipe,
-            scores=validation,
-            name=name,
-            purpose=self.purpose,
-        )
+        return self.save_network(nets["g"], path, name, recipe, validation)

@@ -207,10 +207,17 @@ class SupervisedTask(Task):
                 "psnr": scores.get("psnr"),
                 "ssim": scores.get("ssim"),
             }
-        export_net = cpu_copy(nets["g"])
+        return self.save_network(nets["g"], path, name, recipe, validation)
+
+    def save_network(
+        self, net: nn.Module, path: Path, name: str, recipe: dict, scores: dict
+    ) -> Path:
+        """Write ``net`` as this task's model file; re-parameterised nets ship in their
+        inference form (plain convolutions)."""
+        config = self.config
+        export_net = cpu_copy(net)
         options = dict(config.arch_options)
         if callable(getattr(export_net, "fuse", None)):
-            # re-parameterised nets ship in their inference form (plain convolutions)
             export_net.fuse()
             options["fused"] = True
         return save_model(
@@ -220,7 +227,7 @@ class SupervisedTask(Task):
             scale=config.scale,
             options=options,
             training_recipe=recipe,
-            scores=validation,
+            scores=scores,
             name=name,
             purpose=self.purpose,
         )
