@@ -58,6 +58,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "repan_face": {},
     "pfsrnet": {"width": 32},
     "waveletsrnet": {"features": 8, "wavelet_features": 4, "res_blocks": 1},
+    "l2h": {},
 }
 
 

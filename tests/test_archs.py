@@ -76,6 +76,8 @@ PUBLISHED = {
     ("waveletsrnet", 2): (46_327_372, "all"),
     ("waveletsrnet", 4): (51_353_968, "all"),
     ("waveletsrnet", 8): (74_999_296, "all"),
+    # L2H (Bulat et al., ECCV 2018) at the paper's size: srkit's count (the paper prints none).
+    ("l2h", 4): (15_976_131, "all"),
 }
 
 ALL_SCALES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
@@ -104,6 +106,7 @@ SMALL = {
     "repan_face": {"features": 8, "blocks": 2, "up_features": [8, 8, 8]},
     "pfsrnet": {"width": 16},
     "waveletsrnet": {"features": 4, "wavelet_features": 2, "res_blocks": 1},
+    "l2h": {"features": 8, "blocks": 1, "up_features": [8, 4], "up_blocks": 1},
 }
 
 

@@ -147,8 +147,12 @@ def models_for(purpose: str | None = None) -> tuple[ShippedModel, ...]:
 
 
 def upscaling_models() -> tuple[ShippedModel, ...]:
-    """The shipped models an upscaler runs: all but the same-size style networks."""
-    return tuple(m for m in shipped_models() if m.purpose != "style")
+    """The shipped models an upscaler runs: all but the same-size style networks and the
+    learned degradations (``direction: hr_to_lr``)."""
+    return tuple(
+        m for m in shipped_models()
+        if m.purpose != "style" and m.manifest.get("direction") != "hr_to_lr"
+    )  # fmt: skip
 
 
 def default_model(scale: int, purpose: str = "general") -> ShippedModel:

@@ -17,6 +17,7 @@ from torch import nn
 
 from srkit.archs import (
     a2n,
+    bulat,
     carn,
     dbpn,
     drcn,
@@ -59,6 +60,7 @@ MODULES: tuple[ModuleType, ...] = (
     repan,
     pfsrnet,
     waveletsrnet,
+    bulat,
 )
 
 

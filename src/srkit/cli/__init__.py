@@ -17,6 +17,7 @@ from srkit.cli import inference  # noqa: F401  # isort: skip
 from srkit.cli import serving  # noqa: F401  # isort: skip
 from srkit.cli import catalog  # noqa: F401  # isort: skip
 from srkit.cli import style  # noqa: F401  # isort: skip
+from srkit.cli import degrade  # noqa: F401  # isort: skip
 from srkit.cli._app import _expand_variadic, _fail, app, console, out
 from srkit.faces.cli import faces_app
 

@@ -13,6 +13,9 @@
       - name: espcn_x4_t91     # ... later stages override the keys of the one before
         data: {train: ["${SRKIT_DATA}/sr/train/T91"], lr_patch: 32}
 
+A stage with ``inherit: false`` overrides nothing: it is a whole stage config of its own (a
+stage of another kind of network, such as the Low-to-High stage after a degradation stage).
+
 A stage starts from the previous stage's output unless its ``init`` says otherwise (``init`` is
 never inherited):
 
@@ -171,8 +174,11 @@ def load_recipe(
         has_init = "init" in entry
         init_raw = entry.pop("init", None)
         blend_raw = entry.pop("blend", None)
+        inherit = entry.pop("inherit", True)
+        if not isinstance(inherit, bool):
+            raise ConfigError(f"{path}: {where}.inherit must be true or false")
         previous_task = current.get("task", "supervised")
-        current = _merge(current, entry)
+        current = _merge(current if inherit else {}, entry)
         if current.get("task", "supervised") != previous_task:
             # a stage of another task (a GAN stage after a supervised warm start) does not
             # inherit the previous task's own section

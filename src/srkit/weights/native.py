@@ -39,6 +39,10 @@ DEFAULT_PURPOSE = "general"
 STYLE_ARCHS = ("transformer_net", "adain_decoder")
 """Style-transfer networks: built by :mod:`srkit.style` (``load_style_model``), not by the SR
 registry; their manifests say purpose ``style`` and scale 1, and no upscaler loads them."""
+DEGRADATION_ARCHS = ("h2l",)
+"""Learned degradations (HR -> LR, :mod:`srkit.archs.bulat`): not in the SR registry; their
+manifests say ``direction: hr_to_lr`` and their downscaling factor as ``scale``; no upscaler
+loads them (``srkit degrade apply`` does)."""
 
 
 def check_purpose(purpose: str, where: str = "purpose") -> str:
@@ -169,6 +173,9 @@ def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
             raise WeightsError(
                 f"{mpath}: a {manifest['arch']} manifest needs purpose style, scale 1"
             )
+    elif manifest["arch"] in DEGRADATION_ARCHS:
+        if manifest.get("direction") != "hr_to_lr":
+            raise WeightsError(f"{mpath}: a {manifest['arch']} manifest needs direction hr_to_lr")
     else:
         try:
             get_spec(manifest["arch"])
@@ -222,6 +229,11 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
         raise WeightsError(
             f"{mpath}: a style-transfer model ({manifest['arch']}), not an upscaler; "
             "use `srkit style apply` or `srkit style adain`"
+        )
+    if manifest["arch"] in DEGRADATION_ARCHS:
+        raise WeightsError(
+            f"{mpath}: a learned degradation ({manifest['arch']}, HR -> LR), not an upscaler; "
+            "use `srkit degrade apply --model`"
         )
     weights = weights_file(mpath, manifest, verify)
     arch, file_scale, options = manifest["arch"], manifest["scale"], manifest["options"]

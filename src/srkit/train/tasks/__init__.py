@@ -10,6 +10,8 @@ import importlib
 
 from srkit.train.task import Task
 from srkit.train.tasks.adain import AdainTask
+from srkit.train.tasks.blind import BlindGanTask, BlindSRTask
+from srkit.train.tasks.degradation import DegradationTask
 from srkit.train.tasks.gan import GanTask
 from srkit.train.tasks.style import StyleTask
 from srkit.train.tasks.supervised import SupervisedTask
@@ -19,6 +21,9 @@ TASKS: dict[str, type[Task]] = {
     GanTask.name: GanTask,
     StyleTask.name: StyleTask,
     AdainTask.name: AdainTask,
+    DegradationTask.name: DegradationTask,
+    BlindSRTask.name: BlindSRTask,
+    BlindGanTask.name: BlindGanTask,
 }
 
 
