@@ -400,3 +400,107 @@ def test_domain_classifier_separates_noise_and_not_identical_sets() -> None:
     assert domain_classifier_accuracy(clean, noisy, patch=16, steps=60, seed=0) > 0.9
     same_a, same_b = _flat_noisy(rng, 10.0), _flat_noisy(rng, 10.0)
     assert 0.3 < domain_classifier_accuracy(same_a, same_b, patch=16, steps=60, seed=0) < 0.7
+
+
+# --- the camera's JPEG ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jpeg_folders(folders, tmp_path_factory) -> tuple[Path, Path]:
+    """The camera LR of `folders` saved as JPEGs at qualities 65..75 (an IJG encoder)."""
+    root = tmp_path_factory.mktemp("blind_jpeg")
+    for i, path in enumerate(sorted(folders[1].glob("*.png"))):
+        Image.open(path).save(root / f"{path.stem}.jpg", quality=65 + 2 * i)
+    return folders[0], root
+
+
+@pytest.fixture(scope="module")
+def jpeg_h2l(jpeg_folders, tmp_path_factory) -> Path:
+    hr, lr = jpeg_folders
+    run = tmp_path_factory.mktemp("h2l_jpeg_run")
+    return train(
+        experiment_from_dict(degradation_stage(hr, lr)), run, show_progress=False
+    ).model_path
+
+
+def test_the_h2l_takes_the_real_lr_files_jpeg(jpeg_h2l, h2l_model) -> None:
+    assert load_h2l(jpeg_h2l)[1]["jpeg_quality"] == [65, 75]  # read from the files' tables
+    assert load_h2l(h2l_model)[1]["jpeg_quality"] is None  # PNG camera: no JPEG
+    assert all(np.isfinite(_values(jpeg_h2l.parent, "pixel")))
+
+
+def test_jpeg_option_range_and_off(jpeg_folders, folders, tmp_path) -> None:
+    hr, lr = jpeg_folders
+    off = train(experiment_from_dict(degradation_stage(hr, lr, degradation={"jpeg": "off"},
+                train={"iters": 1, "checkpoint_every": 1})), tmp_path / "off",
+                show_progress=False)  # fmt: skip
+    assert load_h2l(off.model_path)[1]["jpeg_quality"] is None
+    fixed = degradation_stage(
+        hr, folders[1], degradation={"jpeg": "range", "jpeg_quality": [40, 50]},
+        train={"iters": 1, "checkpoint_every": 1},
+    )  # fmt: skip
+    done = train(experiment_from_dict(fixed), tmp_path / "range", show_progress=False)
+    assert load_h2l(done.model_path)[1]["jpeg_quality"] == [40, 50]
+    with pytest.raises(ConfigError, match="jpeg_quality"):
+        experiment_from_dict(degradation_stage(hr, lr, degradation={"jpeg_quality": [90, 80]}))
+
+
+def test_apply_jpeg_is_the_real_codec_forward_with_soft_gradients() -> None:
+    from srkit.data.degrade import jpeg_roundtrip
+    from srkit.train.tasks.degradation import apply_jpeg
+
+    x = torch.from_numpy(_smooth(np.random.default_rng(2), 16, 16)).permute(2, 0, 1)[None] / 255.0
+    x = torch.cat([x, x.flip(-1)]).requires_grad_(True)
+    out = apply_jpeg(x, [60, 80])
+    for i, quality in enumerate((60, 80)):
+        assert torch.equal(out[i].detach(), jpeg_roundtrip(x[i].detach(), quality))
+    out.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert apply_jpeg(x, None) is x
+
+
+def test_real_crops_start_on_the_jpeg_block_grid(jpeg_folders) -> None:
+    from srkit.train.data import ImageCache
+    from srkit.train.tasks.degradation import UnpairedDataset
+
+    rows, cols = np.mgrid[0:40, 0:48]
+    image = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)
+    cache = ImageCache(names=["grid"], images=[image])
+    grid = UnpairedDataset(None, cache, 12, seed=0, grid=8)  # type: ignore[arg-type]
+    corners = {tuple((grid.real_crop((0, i))[:2, 0, 0] * 255).round().int().tolist())
+               for i in range(40)}  # fmt: skip
+    assert all(top % 8 == 0 and left % 8 == 0 for top, left in corners) and len(corners) > 4
+    free = UnpairedDataset(None, cache, 12, seed=0, grid=1)  # type: ignore[arg-type]
+    tops = {int(round(float(free.real_crop((0, i))[0, 0, 0]) * 255)) for i in range(40)}
+    assert any(top % 8 for top in tops)
+
+
+def test_degrade_apply_and_blind_sr_use_the_h2l_jpeg(jpeg_h2l, jpeg_folders, tmp_path) -> None:
+    from srkit.data.degrade import jpeg_roundtrip
+    from srkit.infer.degrade import degrade_array
+
+    net, manifest = load_h2l(jpeg_h2l)
+    rgb = _smooth(np.random.default_rng(4), 64, 64)
+    coded = degrade_array(net, rgb, seed=7, jpeg_quality=manifest["jpeg_quality"])
+    plain = degrade_array(net, rgb, seed=7)
+    assert not np.array_equal(coded, plain)
+    quality = int(np.random.default_rng([7, 3]).integers(65, 76))  # the drawn quality
+    again = jpeg_roundtrip(torch.from_numpy(plain).permute(2, 0, 1) / 255.0, quality)
+    assert np.array_equal(coded, (again.permute(1, 2, 0) * 255).round().byte().numpy())
+    result = train(experiment_from_dict(blind_stage(jpeg_folders[0], jpeg_h2l)), tmp_path,
+                   show_progress=False)  # fmt: skip
+    recipe = json.loads(result.model_path.with_suffix(".json").read_text())["training_recipe"]
+    assert recipe["degraded_by"]["jpeg_quality"] == [65, 75]
+
+
+def test_a_supervised_model_can_say_it_is_for_real_world_lr(folders, tmp_path) -> None:
+    stage = {
+        "name": "real", "arch": "l2h", "arch_options": TINY_L2H, "scale": 4,
+        "data": {"train": [str(folders[0])], "lr_patch": 8, "batch_size": 2, "workers": 0},
+        "val": {"every": 0}, "train": {"iters": 1, "checkpoint_every": 1, "device": "cpu"},
+        "supervised": {"purpose": "blind"},
+    }  # fmt: skip
+    result = train(experiment_from_dict(stage), tmp_path, show_progress=False)
+    assert json.loads(result.model_path.with_suffix(".json").read_text())["purpose"] == "blind"
+    with pytest.raises(ConfigError, match="purpose"):
+        experiment_from_dict({**stage, "supervised": {"purpose": "vintage"}})

@@ -88,3 +88,24 @@ def test_models_command_writes_markdown_and_updates_docs(tmp_path: Path) -> None
     bad.write_text("<!-- generated: nope -->\n<!-- end generated -->\n")
     result = runner.invoke(app, ["models", "--update-docs", str(bad)])
     assert result.exit_code == 1 and "unknown generated table" in result.output
+
+
+def test_the_blind_table_names_each_models_lr_source_and_camera_niqe(tmp_path: Path) -> None:
+    def model(name: str, recipe: dict, scores: dict) -> zoo.ShippedModel:
+        return zoo.ShippedModel(
+            name=name, arch="l2h", scale=4, params=1234, default=False, purpose="blind",
+            set5_psnr=27.1, set5_ssim=0.78, set5_psnr_legacy=None, set5_ssim_legacy=None,
+            path=tmp_path / f"{name}.json",
+            manifest={"training_recipe": recipe, "scores": scores},
+        )  # fmt: skip
+
+    learned = model("cam_x4", {"degraded_by": {"name": "cam_h2l"}},
+                    {zoo.CAMERA_SCORES: {"niqe": 5.4321, "images": 100}})  # fmt: skip
+    preset = model("real_x4", {"config": {"data": {"degradation": {"preset": "realesrgan"}}}}, {})
+    general = zoo.ShippedModel(**{**vars(preset), "name": "plain_x4", "purpose": "general"})
+    table = zoo.blind_markdown((learned, preset, general))
+    rows = table.splitlines()
+    assert len(rows) == 4 and "plain_x4" not in table  # header, rule, the two blind models
+    assert "learned H2L `cam_h2l`" in rows[2] and "5.432 (100)" in rows[2]
+    cells = [c.strip() for c in rows[3].split("|")]
+    assert cells[5] == "preset `realesrgan`" and cells[6] == "-"  # no camera NIQE recorded

@@ -334,10 +334,42 @@ def faces_markdown(models: tuple[ShippedModel, ...] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+CAMERA_SCORES = "unpaired-camera-x4"  # benchmarks/blind_report.py --record
+
+
+def blind_markdown(models: tuple[ShippedModel, ...] | None = None) -> str:
+    """The shipped blind (real-world LR) models as a Markdown table: NIQE of their x4 SR of the
+    unpaired camera's real LR (``benchmarks/blind_report.py --record``; no PSNR exists for that
+    camera here), and Set5 with bicubic LR (a sanity check, not their domain)."""
+    models = shipped_models() if models is None else models
+    lines = [
+        "| model | scale | params | training | trained on | camera NIQE (images) "
+        "| Set5 bicubic modern |",
+        "|---|---|---:|---|---|---:|---|",
+    ]
+    for m in sorted((m for m in models if m.purpose == "blind"), key=lambda m: m.name):
+        recipe = m.manifest.get("training_recipe") or {}
+        degradation = ((recipe.get("config") or {}).get("data") or {}).get("degradation")
+        if recipe.get("degraded_by"):
+            source = f"learned H2L `{recipe['degraded_by'].get('name')}`"
+        elif isinstance(degradation, dict) and degradation.get("preset"):
+            source = f"preset `{degradation['preset']}`"
+        else:
+            source = "-"
+        f = m.manifest.get("scores", {}).get(CAMERA_SCORES)
+        camera = "-" if f is None else f"{f['niqe']:.3f} ({f['images']})"
+        lines.append(
+            f"| {m.name} | x{m.scale} | {m.params:,} | {training_summary(m)} | {source} "
+            f"| {camera} | {_figure(m.set5_psnr, m.set5_ssim)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 DOC_TABLES = {
     "models-table": models_markdown,
     "default-models": defaults_markdown,
     "face-models": faces_markdown,
+    "blind-models": blind_markdown,
 }
 
 

@@ -4,9 +4,11 @@ becomes an LR image at 1/4 of its size.
 
 An HR image whose sides are not multiples of 4 is cropped to them (bottom and right, the SR
 mod-crop). Each image gets its own noise, seeded by ``seed`` and its name, so the same input and
-seed give the same LR wherever it runs. Nothing is written unless every input can be read and
-degraded: the LR images (1/16 of the HR pixels) are made in memory first, then written, each
-atomically.
+seed give the same LR wherever it runs; an H2L whose manifest names a ``jpeg_quality`` range
+also JPEG-compresses each LR at a quality drawn from that seed (the LR files are written
+losslessly: PNG unless ``fmt`` says otherwise). Nothing is written unless every input can be
+read and degraded: the LR images (1/16 of the HR pixels) are made in memory first, then
+written, each atomically.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from srkit.common.progress import progress_bar
 from srkit.image.io import write_image
 from srkit.infer.batch import open_inputs, plan_jobs
-from srkit.train.tasks.degradation import degrade_tensor, load_h2l
+from srkit.train.tasks.degradation import degrade_tensor, draw_qualities, load_h2l
 
 MIN_SIDE = 8  # HR pixels: the H2L's two stride-2 stages need at least this
 
@@ -39,15 +41,19 @@ def image_seed(seed: int, name: str) -> int:
 
 
 @torch.no_grad()
-def degrade_array(net, rgb: np.ndarray, seed: int) -> np.ndarray:
-    """RGB uint8 ``(H, W, 3)`` -> the LR uint8 ``(H // 4, W // 4, 3)`` of the H2L ``net``."""
+def degrade_array(
+    net, rgb: np.ndarray, seed: int, jpeg_quality: list[int] | None = None
+) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)`` -> the LR uint8 ``(H // 4, W // 4, 3)`` of the H2L ``net``, with
+    a JPEG round trip at a quality drawn (from ``seed``) in ``jpeg_quality`` when given."""
     height, width = (rgb.shape[0] // net.scale) * net.scale, (rgb.shape[1] // net.scale) * net.scale
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"{rgb.shape[1]} x {rgb.shape[0]} pixels: an HR image needs >= {MIN_SIDE}")
     crop = np.ascontiguousarray(rgb[:height, :width])
     x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
     noise = net.draw_noise(1, height, width, generator=torch.Generator().manual_seed(seed))
-    lr = degrade_tensor(net, x, noise)
+    qualities = draw_qualities(jpeg_quality, np.random.default_rng([seed, 3]), 1)
+    lr = degrade_tensor(net, x, noise, qualities=qualities)
     return (lr[0].permute(1, 2, 0) * 255).round().byte().numpy()
 
 
@@ -89,7 +95,10 @@ def degrade_files(
         for job in jobs:
             try:
                 rgb = job.source.read(job.name).to_rgb8()
-                results.append((job.target, degrade_array(net, rgb, image_seed(seed, job.name))))
+                lr = degrade_array(
+                    net, rgb, image_seed(seed, job.name), manifest.get("jpeg_quality")
+                )
+                results.append((job.target, lr))
             except (OSError, ValueError, RuntimeError) as error:
                 raise ValueError(f"{job.label}: {str(error).splitlines()[0]}") from None
             progress.advance(task)

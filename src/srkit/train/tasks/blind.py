@@ -3,10 +3,11 @@ learned degradation makes on the fly (Bulat, Yang and Tzimiropoulos, ECCV 2018, 
 
 Each HR patch of ``data.train`` goes through the frozen H2L of ``<task>.degradation_model`` (an
 srkit H2L file from ``task: degradation`` / ``srkit degrade learn``) with its own noise draw,
-seeded by ``(seed, iteration, index)`` like the rest of the sample; the LR it makes, clamped and
-rounded to 8-bit levels, replaces the bicubic LR of the batch. The rest is the supervised task
-(``blind_sr``: the pixel terms of ``losses.g``) or the GAN task (``blind_gan``: the same plus a
-discriminator on HR, the ``gan`` options of :mod:`srkit.train.tasks.gan`)::
+seeded by ``(seed, iteration, index)`` like the rest of the sample; the LR it makes, clamped,
+rounded to 8-bit levels and through the H2L's JPEG (its manifest's ``jpeg_quality``, a quality
+per sample from the same seed), replaces the bicubic LR of the batch. The rest is the
+supervised task (``blind_sr``: the pixel terms of ``losses.g``) or the GAN task (``blind_gan``:
+the same plus a discriminator on HR, the ``gan`` options of :mod:`srkit.train.tasks.gan`)::
 
     name: camera_l2h
     task: blind_sr
@@ -41,7 +42,7 @@ from torch import nn
 from srkit.train.batch import Batch
 from srkit.train.config import ExperimentConfig
 from srkit.train.task import ExportRecord
-from srkit.train.tasks.degradation import degrade_tensor, load_h2l
+from srkit.train.tasks.degradation import degrade_tensor, draw_qualities, load_h2l
 from srkit.train.tasks.gan import GanTask
 from srkit.train.tasks.supervised import SupervisedTask, check_sha256
 from srkit.weights.native import sha256_file
@@ -81,10 +82,12 @@ class _LearnedDegradation:
         h2l, manifest = load_h2l(path)
         ctx = self.ctx  # type: ignore[attr-defined]
         self.h2l = h2l.to(ctx.device).requires_grad_(False)
+        self.jpeg_quality = manifest.get("jpeg_quality")  # the H2L's JPEG, None: none
         self.degraded_by = {
             "path": str(path),
             "name": manifest.get("name"),
             "sha256": sha256_file(Path(path).with_suffix(".safetensors")),
+            "jpeg_quality": self.jpeg_quality,
         }
         super().build(resuming)  # type: ignore[misc]
 
@@ -97,7 +100,11 @@ class _LearnedDegradation:
             generator = torch.Generator().manual_seed(noise_seed(seed, iteration, offset + j))
             draws.append(self.h2l.draw_noise(1, height, width, generator=generator))
         noise = torch.cat(draws).to(hr.device)
-        return degrade_tensor(self.h2l, hr, noise)
+        flat = None
+        if self.jpeg_quality:  # one quality per sample, from the sample's own stream
+            rngs = [np.random.default_rng([seed, iteration, offset + j, 3]) for j in range(n)]
+            flat = [draw_qualities(self.jpeg_quality, rng, 1)[0] for rng in rngs]  # type: ignore[index]
+        return degrade_tensor(self.h2l, hr, noise, qualities=flat)
 
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         assert batch.hr is not None

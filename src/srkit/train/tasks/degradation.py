@@ -27,6 +27,16 @@ adversarial term, plus ``adversarial_weight`` times the adversarial loss of ``ki
       adversarial_weight: 0.05 # the paper's beta (its pixel weight alpha is 1)
       lowpass_sigma: 1.0       # Gaussian blur (LR pixels) before the pixel loss; 0: none
       quantize: true           # straight-through 8-bit rounding of the generated LR
+      jpeg: auto               # auto: the real LR's own JPEG; off; range: jpeg_quality
+
+JPEG: a convolutional H2L cannot place JPEG's 8 x 8 block grid, so the JPEG of the real LR is
+not left to the GAN. With ``jpeg: auto`` (the default) the task reads the quantization tables of
+the ``lr_data`` files (:mod:`srkit.image.jpeg`); when every file is an IJG-encoder JPEG, each
+generated LR goes through a real JPEG round trip at a quality drawn uniformly from the files'
+range (straight-through in the backward pass), and the real crops start on the 8-pixel block
+grid, as the generated ones do. ``jpeg: range`` uses ``jpeg_quality`` instead; ``off`` never
+compresses. The H2L file records the range (``jpeg_quality`` in its manifest), so ``srkit
+degrade apply`` and the blind tasks make the same JPEG.
 
 Batches carry ``hr`` (HR patches), ``lr`` (their downscale: the pixel loss's target) and
 ``unpaired_lr`` (real LR crops, drawn independently: the data is unpaired). Validation (every
@@ -55,7 +65,9 @@ from srkit.archs.bulat import DEGRADERS, H2L, build_degrader
 from srkit.archs.discriminators import build_discriminator
 from srkit.archs.registry import count_params
 from srkit.common.files import write_bytes_atomic, write_text_atomic
+from srkit.data.degrade import jpeg_roundtrip
 from srkit.data.sources import open_source
+from srkit.image.jpeg import quality_range, soft_jpeg
 from srkit.losses import WeightedLoss, check_terms
 from srkit.losses.adversarial import ADVERSARIAL, adversarial_loss, gradient_penalty
 from srkit.metrics.lr_stats import set_statistics
@@ -90,9 +102,11 @@ def save_h2l(
     name: str | None = None,
     training_recipe: dict[str, Any] | None = None,
     scores: dict[str, Any] | None = None,
+    jpeg_quality: tuple[int, int] | list[int] | None = None,
 ) -> Path:
     """``path`` (.safetensors) + ``path.json``: an srkit manifest with ``arch: h2l``,
-    ``scale: 4``, ``direction: hr_to_lr`` and purpose ``blind``; returns the manifest's path."""
+    ``scale: 4``, ``direction: hr_to_lr``, purpose ``blind`` and the JPEG quality range its LR
+    get (``jpeg_quality``, ``null``: none); returns the manifest's path."""
     from safetensors.torch import save
 
     spec = DEGRADERS["h2l"]
@@ -112,6 +126,7 @@ def save_h2l(
         "scale": net.scale,
         "direction": DIRECTION,
         "purpose": "blind",
+        "jpeg_quality": list(jpeg_quality) if jpeg_quality else None,
         "params": count_params(net),
         "input_convention": spec.convention.to_dict(),
         "training_recipe": training_recipe or {},
@@ -145,17 +160,62 @@ def load_h2l(path: str | Path) -> tuple[H2L, dict[str, Any]]:
         raise ValueError(
             f"{mpath}: not a readable H2L model ({str(error).splitlines()[0]})"
         ) from None
+    quality = manifest.get("jpeg_quality")
+    if quality is not None and not (
+        isinstance(quality, list) and len(quality) == 2
+        and all(isinstance(q, int) and 1 <= q <= 100 for q in quality) and quality[0] <= quality[1]
+    ):  # fmt: skip
+        raise ValueError(f"{mpath}: jpeg_quality must be null or [low, high] in 1..100")
     return net.eval(), manifest
+
+
+def draw_qualities(
+    quality: tuple[int, int] | list[int] | None, rng: np.random.Generator, n: int
+) -> list[int] | None:
+    """``n`` JPEG qualities drawn uniformly (integers) from ``quality``'s range; ``None``
+    when there is no JPEG."""
+    if not quality:
+        return None
+    low, high = int(quality[0]), int(quality[1])
+    return [int(q) for q in rng.integers(low, high + 1, size=n)]
+
+
+def apply_jpeg(lr: torch.Tensor, qualities: list[int] | None) -> torch.Tensor:
+    """Each LR of ``(N, 3, h, w)`` through a real JPEG round trip at its quality (Pillow,
+    4:2:0); ``qualities`` None returns ``lr``. When ``lr`` needs gradients they are those of
+    :func:`srkit.image.jpeg.soft_jpeg`, a differentiable model of the same encoder (a plain
+    straight-through gradient lets the generator add detail the JPEG removes, without end)."""
+    if qualities is None:
+        return lr
+    if len(qualities) != lr.shape[0]:
+        raise ValueError(f"{len(qualities)} JPEG qualities for {lr.shape[0]} images")
+    with torch.no_grad():
+        coded = torch.stack(
+            [
+                jpeg_roundtrip(x.detach().float().cpu(), q)
+                for x, q in zip(lr, qualities, strict=True)
+            ]
+        ).to(device=lr.device, dtype=lr.dtype)
+    if not lr.requires_grad:
+        return coded
+    soft = soft_jpeg(lr.float(), qualities).to(lr.dtype)
+    return soft + (coded - soft).detach()
 
 
 @torch.no_grad()
 def degrade_tensor(
-    net: H2L, hr: torch.Tensor, noise: torch.Tensor | None = None, quantize: bool = True
+    net: H2L,
+    hr: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    quantize: bool = True,
+    qualities: list[int] | None = None,
 ) -> torch.Tensor:
     """HR ``(N, 3, H, W)`` in [0, 1] (sides multiples of 4) -> LR, clamped to [0, 1] and
-    rounded to 8-bit levels when ``quantize`` (as a saved LR image is)."""
+    rounded to 8-bit levels when ``quantize`` (as a saved LR image is), then through a JPEG at
+    ``qualities[i]`` (one per image; None: no JPEG)."""
     lr = net(hr, noise).float().clamp(0, 1)
-    return torch.round(lr * 255) / 255 if quantize else lr
+    lr = torch.round(lr * 255) / 255 if quantize else lr
+    return apply_jpeg(lr, qualities)
 
 
 # --- data -------------------------------------------------------------------------------
@@ -170,8 +230,11 @@ class UnpairedDataset(torch.utils.data.Dataset):
     """HR patches (and their downscale) with independent random crops of real LR images:
     ``{"lr", "hr", "unpaired_lr"}``, keyed by ``(iteration, index)``."""
 
-    def __init__(self, patches: PatchDataset, real: ImageCache, size: int, seed: int) -> None:
+    def __init__(
+        self, patches: PatchDataset, real: ImageCache, size: int, seed: int, grid: int = 1
+    ) -> None:
         self.patches, self.real, self.size, self.seed = patches, real, size, seed
+        self.grid = grid  # crop corners on multiples of this (8: JPEG's block grid)
 
     def __len__(self) -> int:
         return len(self.patches)
@@ -180,10 +243,12 @@ class UnpairedDataset(torch.utils.data.Dataset):
         rng = lr_crop_rng(self.seed, *key)
         image = self.real.images[int(rng.integers(len(self.real)))]
         height, width = image.shape[:2]
-        top = int(rng.integers(height - self.size + 1))
-        left = int(rng.integers(width - self.size + 1))
+        top = int(rng.integers((height - self.size) // self.grid + 1)) * self.grid
+        left = int(rng.integers((width - self.size) // self.grid + 1)) * self.grid
         crop = np.ascontiguousarray(image[top : top + self.size, left : left + self.size])
         x = torch.from_numpy(crop).permute(2, 0, 1).float() / 255.0
+        if self.grid > 1:  # a mirror would move the block grid of a width not divisible by 8
+            return x
         return x.flip(-1).contiguous() if rng.random() < 0.5 else x
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -244,6 +309,8 @@ class DegradationTask(Task):
         quantize: bool = True
         val_images: int = 8  # images of each side in the validation statistics
         val_size: int = 192  # HR centre crop of each validation image (multiple of 4)
+        jpeg: Literal["auto", "off", "range"] = "auto"  # auto: the lr_data files' own
+        jpeg_quality: list[int] = field(default_factory=lambda: [75, 75])  # jpeg: range
 
         def __post_init__(self) -> None:
             if not self.lr_data:
@@ -254,6 +321,11 @@ class DegradationTask(Task):
                 raise ValueError("degradation: d_steps >= 1 and d_warmup >= 0 are required")
             if self.val_images < 1 or self.val_size < 16 or self.val_size % 4:
                 raise ValueError("degradation: val_images >= 1, val_size >= 16 and divisible by 4")
+            q = self.jpeg_quality
+            if len(q) != 2 or not all(1 <= v <= 100 for v in q) or q[0] > q[1]:
+                raise ValueError(
+                    "degradation.jpeg_quality: [low, high] with 1 <= low <= high <= 100"
+                )
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -287,6 +359,28 @@ class DegradationTask(Task):
     def __init__(self, config, ctx) -> None:
         super().__init__(config, ctx)
         self.last_statistics: dict[str, Any] = {}
+        self._jpeg: tuple[int, int] | None | str = "unset"
+
+    @property
+    def jpeg_range(self) -> tuple[int, int] | None:
+        """The JPEG quality range the generated LR get (``None``: no JPEG); for ``jpeg: auto``
+        read once from the ``lr_data`` files."""
+        if self._jpeg == "unset":
+            o = self.options
+            if o.jpeg == "off":
+                self._jpeg = None
+            elif o.jpeg == "range":
+                self._jpeg = (int(o.jpeg_quality[0]), int(o.jpeg_quality[1]))
+            else:
+                self._jpeg = _files_quality_range(o.lr_data)
+                if self.ctx.is_main:
+                    found = (
+                        f"JPEG quality {self._jpeg[0]}-{self._jpeg[1]}"
+                        if self._jpeg
+                        else "no IJG JPEG"
+                    )
+                    self.ctx.print(f"degradation: real LR files: {found}")
+        return self._jpeg  # type: ignore[return-value]
 
     def batch_fields(self) -> set[str]:
         return {"lr", "hr", "unpaired_lr"}
@@ -320,12 +414,15 @@ class DegradationTask(Task):
         )  # fmt: skip
         real = ImageCache.load(self.options.lr_data, min_side=config.data.lr_patch,
                                show_progress=show)  # fmt: skip
-        return UnpairedDataset(patches, real, config.data.lr_patch, config.seed)
+        grid = 8 if self.jpeg_range else 1
+        return UnpairedDataset(patches, real, config.data.lr_patch, config.seed, grid=grid)
 
-    def generate(self, hr: torch.Tensor) -> torch.Tensor:
+    def generate(self, hr: torch.Tensor, iteration: int) -> torch.Tensor:
         with self.ctx.autocast():
             fake = self.ctx.models["g"](hr).float()
-        return straight_through_quantize(fake) if self.options.quantize else fake
+        fake = straight_through_quantize(fake) if self.options.quantize else fake
+        rng = np.random.default_rng([self.config.seed, iteration, self.ctx.rank, 3])
+        return apply_jpeg(fake, draw_qualities(self.jpeg_range, rng, fake.shape[0]))
 
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         ctx, options = self.ctx, self.options
@@ -334,7 +431,7 @@ class DegradationTask(Task):
         real = batch.unpaired_lr.contiguous(memory_format=ctx.memory_format)
         train_g = iteration >= options.d_warmup
         with torch.set_grad_enabled(train_g):
-            fake = self.generate(hr)
+            fake = self.generate(hr, iteration)
         d = ctx.models["d"]
         logs: dict[str, torch.Tensor] = {}
         for _ in range(options.d_steps):
@@ -391,10 +488,11 @@ class DegradationTask(Task):
             return {}
         net = cpu_copy(nets["g"]).eval()
         generator = torch.Generator().manual_seed(self.config.seed)
+        rng = np.random.default_rng(self.config.seed)
         fake = []
         for x in hr:
             noise = net.draw_noise(1, *x.shape[-2:], generator=generator)
-            lr = degrade_tensor(net, x, noise)[0]
+            lr = degrade_tensor(net, x, noise, qualities=draw_qualities(self.jpeg_range, rng, 1))[0]
             fake.append((lr.permute(1, 2, 0) * 255).round().byte().numpy())
         a, b = set_statistics(real), set_statistics(fake)
         keys = ("noise", "laplacian_var", "hf_ratio", "saturation")
@@ -417,13 +515,27 @@ class DegradationTask(Task):
         )
         found = {"match_statistics": self.last_statistics} if self.last_statistics else {}
         return save_h2l(cpu_copy(nets["g"]), path, options=dict(config.arch_options), name=name,
-                        training_recipe=recipe, scores=found)  # fmt: skip
+                        training_recipe=recipe, scores=found,
+                        jpeg_quality=self.jpeg_range)  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_statistics": self.last_statistics}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_statistics = state.get("last_statistics", {})
+
+
+def _files_quality_range(specs: list[str]) -> tuple[int, int] | None:
+    """The IJG JPEG quality range of every image of ``specs`` (None unless all are IJG
+    JPEGs)."""
+
+    def files():
+        for spec in specs:
+            with open_source(spec) as source:
+                for name in source.names:
+                    yield source.read_bytes(name)
+
+    return quality_range(files())
 
 
 def degradation_experiment(

@@ -26,7 +26,7 @@ from srkit.train.batch import Batch
 from srkit.train.data import ImageCache, PatchDataset
 from srkit.train.task import ExportRecord, Task, cpu_copy
 from srkit.weights import load, load_network, save_model
-from srkit.weights.native import sha256_file
+from srkit.weights.native import PURPOSES, sha256_file
 
 
 def make_degradation(spec: str | dict | None) -> Degradation:
@@ -81,10 +81,15 @@ class SupervisedTask(Task):
         # bicubic input made without the neighbours beyond the cut, unlike almost every pixel of
         # a real image; SRCNN's valid convolutions left them out of its loss the same way.
         loss_crop: int = 0
+        # what the exported model is for (srkit models groups by it); None: the task's own
+        # (general here). A model trained on a real-world degradation preset says blind.
+        purpose: str | None = None
 
         def __post_init__(self) -> None:
             if self.loss_crop < 0:
                 raise ValueError(f"loss_crop must be >= 0, got {self.loss_crop}")
+            if self.purpose is not None and self.purpose not in PURPOSES:
+                raise ValueError(f"purpose {self.purpose!r}: one of {', '.join(PURPOSES)}")
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -229,7 +234,7 @@ class SupervisedTask(Task):
             training_recipe=recipe,
             scores=scores,
             name=name,
-            purpose=self.purpose,
+            purpose=self.options.purpose or self.purpose,
         )
 
     def state_dict(self) -> dict[str, Any]:
