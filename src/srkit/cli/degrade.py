@@ -45,14 +45,15 @@ def learn(
     """Train a High-to-Low GAN (task degradation) that turns clean HR into LR like --lr's."""
     import glob
     import os
-    import shutil
-
-    import yaml
 
     from srkit.config import ConfigError
-    from srkit.train.experiment import check_paths, experiment_from_dict
     from srkit.train.tasks.degradation import degradation_experiment
-    from srkit.train.trainer import train as run_training
+    from srkit.train.trainer import train_to_file
+
+    def check_lr(experiment) -> None:
+        for spec in experiment.task_options.lr_data:
+            if not (os.path.exists(spec) or glob.glob(spec)):
+                raise ConfigError(f"--lr: {spec} does not exist")
 
     if output.suffix != ".safetensors":
         _fail(f"-o {output}: an H2L model is written as NAME.safetensors (+ NAME.json)")
@@ -62,17 +63,7 @@ def learn(
             output.stem, hr or _DEFAULT_HR, lr, iters=iters, batch_size=batch_size,
             patch=patch, seed=seed, adversarial_weight=adversarial_weight, device=device,
         )  # fmt: skip
-        experiment = experiment_from_dict(raw)
-        check_paths(experiment)
-        for spec in experiment.task_options.lr_data:
-            if not (os.path.exists(spec) or glob.glob(spec)):
-                raise ConfigError(f"--lr: {spec} does not exist")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        result = run_training(experiment, run_dir, resume=(run_dir / "last.ckpt").is_file())
-        output.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in (".safetensors", ".json"):
-            shutil.copyfile(result.model_path.with_suffix(suffix), output.with_suffix(suffix))
+        result = train_to_file(raw, run_dir, output, check=check_lr)
     except (ConfigError, ValueError, OSError) as error:
         _fail(str(error).splitlines()[0])
     out.print(f"H2L model: {output} ({result.seconds / 60:.1f} min; run: {run_dir})")

@@ -60,14 +60,9 @@ def gatys(
 
 def _train(task: str, name: str, data: list[str], output: Path, run_dir: Path | None,
            iters: int, batch_size: int, lr: float, device: str, options: dict) -> None:  # fmt: skip
-    import shutil
-
-    import yaml
-
     from srkit.config import ConfigError
-    from srkit.train.experiment import check_paths, experiment_from_dict
     from srkit.train.tasks.style import style_experiment
-    from srkit.train.trainer import train as run_training
+    from srkit.train.trainer import train_to_file
 
     if output.suffix != ".safetensors":
         _fail(f"-o {output}: a style model is written as NAME.safetensors (+ NAME.json)")
@@ -75,14 +70,7 @@ def _train(task: str, name: str, data: list[str], output: Path, run_dir: Path | 
                            device=device, options=options)  # fmt: skip
     run_dir = run_dir or Path("runs") / name
     try:
-        experiment = experiment_from_dict(raw)
-        check_paths(experiment)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        result = run_training(experiment, run_dir, resume=(run_dir / "last.ckpt").is_file())
-        output.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in (".safetensors", ".json"):
-            shutil.copyfile(result.model_path.with_suffix(suffix), output.with_suffix(suffix))
+        result = train_to_file(raw, run_dir, output)
     except (ConfigError, ValueError, OSError) as error:
         _fail(str(error).splitlines()[0])
     out.print(f"model: {output} ({result.seconds / 60:.1f} min; run: {run_dir})")

@@ -19,6 +19,7 @@ import os
 import signal
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -413,3 +414,34 @@ def train(
         show_progress=show_progress,
         recipe=recipe,
     ).run()
+
+
+def train_to_file(
+    raw: dict[str, Any],
+    run_dir: str | Path,
+    output: str | Path,
+    check: Callable[[ExperimentConfig], None] | None = None,
+) -> TrainResult:
+    """A command's own training run: check the stage mapping ``raw`` (and its files, and
+    ``check``), write it to ``run_dir/config.yaml`` (so ``srkit train RUN/config.yaml`` repeats
+    it), train (resuming from ``run_dir/last.ckpt`` when there is one) and copy the exported
+    model to ``output`` (``.safetensors`` + ``.json``). Errors are ``ConfigError``,
+    ``ValueError`` or ``OSError``; nothing is copied unless the run finished."""
+    import shutil
+
+    import yaml
+
+    from srkit.train.experiment import check_paths, experiment_from_dict
+
+    experiment = experiment_from_dict(raw)
+    check_paths(experiment)
+    if check is not None:
+        check(experiment)
+    run_dir, output = Path(run_dir), Path(output)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = train(experiment, run_dir, resume=(run_dir / "last.ckpt").is_file())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(result.model_path.with_suffix(suffix), output.with_suffix(suffix))
+    return result

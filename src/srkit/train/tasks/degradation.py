@@ -69,12 +69,12 @@ from srkit.data.degrade import jpeg_roundtrip
 from srkit.data.sources import open_source
 from srkit.image.jpeg import quality_range, soft_jpeg
 from srkit.losses import WeightedLoss, check_terms
-from srkit.losses.adversarial import ADVERSARIAL, adversarial_loss, gradient_penalty
+from srkit.losses.adversarial import ADVERSARIAL, adversarial_loss
 from srkit.metrics.lr_stats import set_statistics
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache, PatchDataset
 from srkit.train.task import ExportRecord, Task, cpu_copy
-from srkit.train.tasks.gan import DiscriminatorConfig
+from srkit.train.tasks.gan import DiscriminatorConfig, discriminator_steps
 from srkit.train.tasks.supervised import make_degradation
 from srkit.weights.errors import WeightsError
 from srkit.weights.native import (
@@ -432,19 +432,8 @@ class DegradationTask(Task):
         train_g = iteration >= options.d_warmup
         with torch.set_grad_enabled(train_g):
             fake = self.generate(hr, iteration)
-        d = ctx.models["d"]
-        logs: dict[str, torch.Tensor] = {}
-        for _ in range(options.d_steps):
-            with ctx.autocast():
-                loss_d = self.adversarial.discriminator_loss(
-                    d(real).float(), d(fake.detach()).float()
-                )
-            if self.adversarial.gradient_penalty:
-                penalty = gradient_penalty(d, real, fake.detach())
-                loss_d = loss_d + options.gp_weight * penalty
-                logs["gp"] = penalty.detach()
-            ctx.backward_step("d", loss_d)
-        logs["loss_d"] = loss_d.detach()
+        logs = discriminator_steps(ctx, self.adversarial, real, fake.detach(), options.d_steps,
+                                   options.gp_weight)  # fmt: skip
         if not train_g:
             return logs
         d_net = self.networks["d"]

@@ -39,8 +39,14 @@ import torch
 
 from srkit.archs import get_spec
 from srkit.archs.discriminators import build_discriminator, get_discriminator_spec
-from srkit.losses.adversarial import ADVERSARIAL, adversarial_loss, gradient_penalty
+from srkit.losses.adversarial import (
+    ADVERSARIAL,
+    AdversarialLoss,
+    adversarial_loss,
+    gradient_penalty,
+)
 from srkit.train.batch import Batch
+from srkit.train.task import TaskContext
 from srkit.train.tasks.supervised import SupervisedTask, network_channels
 
 
@@ -55,6 +61,31 @@ class DiscriminatorConfig:
         except KeyError as error:  # a config error names the known ones
             raise ValueError(error.args[0]) from None
         spec.options(**self.options)  # TypeError names the accepted options
+
+
+def discriminator_steps(
+    ctx: TaskContext,
+    adversarial: AdversarialLoss,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    steps: int,
+    gp_weight: float,
+) -> dict[str, torch.Tensor]:
+    """``steps`` optimizer steps of discriminator ``d`` (``ctx.models["d"]``) on ``real``
+    against ``fake`` (detached) with ``adversarial``'s loss, plus its gradient penalty (in fp32,
+    outside autocast) when it has one; returns the logs (``loss_d``, ``gp``)."""
+    d = ctx.models["d"]
+    logs: dict[str, torch.Tensor] = {}
+    for _ in range(steps):
+        with ctx.autocast():
+            loss_d = adversarial.discriminator_loss(d(real).float(), d(fake).float())
+        if adversarial.gradient_penalty:
+            penalty = gradient_penalty(d, real, fake)
+            loss_d = loss_d + gp_weight * penalty
+            logs["gp"] = penalty.detach()
+        ctx.backward_step("d", loss_d)
+    logs["loss_d"] = loss_d.detach()
+    return logs
 
 
 class GanTask(SupervisedTask):
@@ -120,17 +151,8 @@ class GanTask(SupervisedTask):
             sr = convention.from_network(ctx.models["g"](x).float())
         fake = sr.detach()
 
-        d = ctx.models["d"]
-        logs: dict[str, torch.Tensor] = {}
-        for _ in range(options.d_steps):
-            with ctx.autocast():
-                loss_d = self.adversarial.discriminator_loss(d(real).float(), d(fake).float())
-            if self.adversarial.gradient_penalty:
-                penalty = gradient_penalty(d, real, fake)  # in fp32, outside autocast
-                loss_d = loss_d + options.gp_weight * penalty
-                logs["gp"] = penalty.detach()
-            ctx.backward_step("d", loss_d)
-        logs["loss_d"] = loss_d.detach()
+        logs = discriminator_steps(ctx, self.adversarial, real, fake, options.d_steps,
+                                   options.gp_weight)  # fmt: skip
         if not train_g:
             return logs
 
