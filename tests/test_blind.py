@@ -504,3 +504,55 @@ def test_a_supervised_model_can_say_it_is_for_real_world_lr(folders, tmp_path) -
     assert json.loads(result.model_path.with_suffix(".json").read_text())["purpose"] == "blind"
     with pytest.raises(ConfigError, match="purpose"):
         experiment_from_dict({**stage, "supervised": {"purpose": "vintage"}})
+
+
+def test_bench_scores_models_on_pairs_the_h2l_makes(jpeg_h2l, tmp_path) -> None:
+    """Paired evaluation on the learned camera: `srkit bench --degradation H2L` makes each LR
+    with the H2L (and its JPEG), the same on every run."""
+    from srkit.infer.degrade import h2l_bench_degradation
+
+    degrade = h2l_bench_degradation(jpeg_h2l)
+    hr = torch.from_numpy(_smooth(np.random.default_rng(5), 48, 64)).permute(2, 0, 1)[None].float()
+    lr = degrade(hr, 4)
+    assert lr.shape == (1, 3, 12, 16) and torch.equal(lr, degrade(hr.clone(), 4))
+    assert torch.equal(lr, lr.round()) and lr.min() >= 0 and lr.max() <= 255
+    with pytest.raises(ValueError, match="x4 degradation"):
+        degrade(hr, 2)
+    runner = CliRunner()
+    args = ["bench", "--model", "bicubic", "--scale", "4", "--json", str(tmp_path / "a.json")]
+    done = runner.invoke(app, [*args, "--degradation", str(jpeg_h2l)])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(
+        app, [*args[:-1], str(tmp_path / "b.json"), "--degradation", str(jpeg_h2l)]
+    )
+    assert again.exit_code == 0, again.output
+
+    def scores(name: str) -> list[tuple[float, float]]:
+        rows = json.loads((tmp_path / f"{name}.json").read_text())["results"]
+        return [(row["psnr"], row["ssim"]) for row in rows]
+
+    assert scores("a") == scores("b")  # the same pairs, the same scores
+    plain = runner.invoke(app, [*args[:-1], str(tmp_path / "c.json")])
+    assert plain.exit_code == 0
+    assert scores("c") != scores("a")  # bicubic LR differs from the H2L's
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"x")
+    wrong = runner.invoke(app, [*args, "--degradation", str(bad)])
+    assert wrong.exit_code == 1 and "Traceback" not in wrong.output
+
+
+def test_a_blind_stage_can_start_from_a_model(h2l_model, folders, tmp_path) -> None:
+    """start_model: the network starts from given weights (here an L2H file; a shipped name
+    works the same way), the H2L still coming from degradation_model."""
+    start = save_model(build("l2h", scale=4, **TINY_L2H), tmp_path / "start.safetensors",
+                       arch="l2h", scale=4, options=TINY_L2H)  # fmt: skip
+    stage = blind_stage(folders[0], h2l_model, train={"iters": 1, "checkpoint_every": 1,
+                                                      "device": "cpu"})  # fmt: skip
+    stage["blind_sr"]["start_model"] = str(start)
+    result = train(experiment_from_dict(stage), tmp_path / "run", show_progress=False)
+    recipe = json.loads(result.model_path.with_suffix(".json").read_text())["training_recipe"]
+    assert recipe["initialised_from"]["path"] == str(start)
+    assert recipe["degraded_by"]["sha256"] == load_h2l(h2l_model)[1]["sha256"]
+    stage["blind_sr"]["start_model"] = "no_such_model"
+    with pytest.raises(ValueError, match="neither a shipped model"):
+        train(experiment_from_dict(stage), tmp_path / "bad", show_progress=False)

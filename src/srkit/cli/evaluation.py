@@ -20,7 +20,9 @@ from srkit.cli._app import _fail, app, console, out
         "  srkit bench --model bicubic --scale 4 --data ~/datasets/Set14 B100.zip "
         "--convention legacy --csv set14.csv --json set14.json\n\n"
         "  srkit bench --model repan --scale 4 --data ~/datasets/RealSR   (holds LR/ and HR/)\n\n"
-        "  srkit bench --model repan --scale 4 --lr ~/x4/LR --data ~/x4/HR --pair-crop"
+        "  srkit bench --model repan --scale 4 --lr ~/x4/LR --data ~/x4/HR --pair-crop\n\n"
+        "  srkit bench --model blind_camera_x4 --scale 4 --degradation camera_h2l.safetensors"
+        "   (LR made by a learned degradation)"
     )
 )
 def bench(
@@ -73,7 +75,10 @@ def bench(
     ] = False,
     degradation: Annotated[
         Path | None,
-        typer.Option(help="Degradation YAML making the LR (default: MATLAB bicubic)."),
+        typer.Option(
+            help="Degradation YAML, or a learned H2L (.safetensors, `srkit degrade learn`), "
+            "making the LR (default: MATLAB bicubic)."
+        ),
     ] = None,
     arch: Annotated[
         str | None,
@@ -119,9 +124,14 @@ def bench(
         from srkit.data.degrade import Degradation, bench_degradation
 
         try:
-            pipeline = bench_degradation(Degradation.from_yaml(degradation))
-        except ConfigError as error:
-            _fail(f"{degradation}: {error}")
+            if degradation.suffix in (".safetensors", ".json"):  # a learned H2L
+                from srkit.infer.degrade import h2l_bench_degradation
+
+                pipeline = h2l_bench_degradation(degradation)
+            else:
+                pipeline = bench_degradation(Degradation.from_yaml(degradation))
+        except (ConfigError, ValueError) as error:
+            _fail(f"{degradation}: {str(error).splitlines()[0]}")
         named = DegradationStep(lambda hr, s, _first: pipeline(hr, s), degradation.stem)
         options["degradation"] = named
     if scale is None:

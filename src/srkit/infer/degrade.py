@@ -107,3 +107,26 @@ def degrade_files(
         target.parent.mkdir(parents=True, exist_ok=True)
         written.append(write_image(target, lr))
     return DegradeResult(written, str(manifest.get("name", "")))
+
+
+def h2l_bench_degradation(model: str | os.PathLike, seed: int = 0):
+    """A learned degradation as ``srkit bench --degradation`` uses one: uint8 HR ``(N, 3, H,
+    W)`` (sides multiples of 4) -> uint8 LR at x4, with its JPEG when the H2L has one; each
+    image's noise and JPEG quality are seeded by its content, so the pairs are the same on every
+    run and in any order (paired evaluation on the learned camera). Raises ``ValueError`` for a
+    file that is not an H2L; the returned function raises it for a scale other than the H2L's."""
+    net, manifest = load_h2l(model)
+
+    def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
+        if scale != net.scale:
+            raise ValueError(f"{model}: a x{net.scale} degradation, asked for x{scale}")
+        out = []
+        for image in hr:
+            rgb = image.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+            digest = zlib.crc32(np.ascontiguousarray(rgb).tobytes())
+            image_seed = int(np.random.default_rng([seed, digest]).integers(2**62))
+            lr = degrade_array(net, rgb, image_seed, manifest.get("jpeg_quality"))
+            out.append(torch.from_numpy(lr).permute(2, 0, 1))
+        return torch.stack(out).to(hr.dtype)
+
+    return degrade

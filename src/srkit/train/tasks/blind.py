@@ -20,8 +20,10 @@ the same plus a discriminator on HR, the ``gan`` options of :mod:`srkit.train.ta
       degradation_model: runs/camera_h2l/camera_h2l.safetensors
 
 In a recipe, a blind stage may leave ``degradation_model`` out: the stage's ``init`` (by default
-the previous stage, e.g. the ``degradation`` stage) is then the H2L and the L2H starts from
-scratch; the recipe runner trains that stage first and hands its output over.
+the previous stage, e.g. the ``degradation`` stage) is then the H2L; the recipe runner trains
+that stage first and hands its output over. The network starts from scratch, or from
+``start_model``: a shipped model's name (``repan_x4``: fine-tune the bicubic model on the
+camera's pairs) or a weights file, copied tensor by tensor like ``init.path``.
 
 Validation: there is no paired data of the camera, so the PSNR/SSIM of ``val.data`` (the bundled
 Set5, bicubic LR) is a sanity check only. The export is an ordinary srkit SR model (purpose
@@ -40,7 +42,7 @@ import torch
 from torch import nn
 
 from srkit.train.batch import Batch
-from srkit.train.config import ExperimentConfig
+from srkit.train.config import ExperimentConfig, InitConfig
 from srkit.train.task import ExportRecord
 from srkit.train.tasks.degradation import degrade_tensor, draw_qualities, load_h2l
 from srkit.train.tasks.gan import GanTask
@@ -51,6 +53,21 @@ from srkit.weights.native import sha256_file
 def noise_seed(seed: int, iteration: int, index: int) -> int:
     """The seed of sample ``(iteration, index)``'s H2L noise (its own stream)."""
     return int(np.random.default_rng([seed, iteration, index, 2]).integers(2**62))
+
+
+def start_init(spec: str | None) -> InitConfig | None:
+    """Where a blind stage's network starts (``start_model``): a shipped model's name (its
+    weights, pinned by its manifest's sha256), a weights file, or None (from scratch)."""
+    if spec is None:
+        return None
+    from srkit.zoo import find_model
+
+    model = find_model(spec, None) if not Path(spec).suffix else None
+    if model is not None:
+        return InitConfig(path=str(model.weights_path), sha256=model.manifest["sha256"])
+    if not Path(spec).is_file():
+        raise ValueError(f"start_model {spec}: neither a shipped model nor a weights file")
+    return InitConfig(path=spec)
 
 
 class _LearnedDegradation:
@@ -75,9 +92,15 @@ class _LearnedDegradation:
                 "learn` or task degradation makes it), or give the stage an init (in a recipe: "
                 "the degradation stage)"
             )
-        if path is None:  # the stage's init is the H2L; the L2H itself starts from scratch
+        if path is None:  # the stage's init is the H2L; the network starts from start_model
             path, pinned = self.config.init.path, self.config.init.sha256  # type: ignore[union-attr]
-            self.config = dataclasses.replace(self.config, init=None)
+            self.config = dataclasses.replace(self.config, init=start_init(options.start_model))
+        elif options.start_model is not None:
+            if self.config.init is not None:
+                raise ValueError(
+                    f"{self.config.task}.start_model and init both say where the network starts"
+                )
+            self.config = dataclasses.replace(self.config, init=start_init(options.start_model))
         check_sha256(path, pinned)
         h2l, manifest = load_h2l(path)
         ctx = self.ctx  # type: ignore[attr-defined]
@@ -140,6 +163,7 @@ class BlindSRTask(_LearnedDegradation, SupervisedTask):
     @dataclass
     class Options(SupervisedTask.Options):
         degradation_model: str | None = None  # an H2L file; None: the stage's init
+        start_model: str | None = None  # a shipped model or weights file the network starts from
 
 
 class BlindGanTask(_LearnedDegradation, GanTask):
@@ -149,3 +173,4 @@ class BlindGanTask(_LearnedDegradation, GanTask):
     @dataclass
     class Options(GanTask.Options):
         degradation_model: str | None = None
+        start_model: str | None = None
