@@ -152,6 +152,29 @@ def test_h2l_shapes_noise_and_area_anchor() -> None:
         build_degrader("h2l", widht=3)
 
 
+def test_keep_low_leaves_colours_to_the_anchor() -> None:
+    """keep_low: the residual loses its low frequencies, so a residual that would be a colour
+    cast (a constant per channel) does nothing, while detail still passes."""
+    torch.manual_seed(0)
+    free = build_degrader("h2l", **TINY_H2L).eval()
+    kept = build_degrader("h2l", **TINY_H2L, keep_low=1.5).eval()
+    kept.load_state_dict(free.state_dict())  # no parameters of its own
+    x = torch.rand(2, 3, 64, 64)
+    anchor = torch.nn.functional.avg_pool2d(x, 4)
+    with torch.no_grad():
+        for net in (free, kept):
+            net.tail.bias.copy_(torch.tensor([0.1, 0.0, -0.1]))  # a colour cast
+        torch.testing.assert_close(
+            free(x) - anchor, torch.tensor([0.1, 0.0, -0.1]).view(1, 3, 1, 1).expand(2, 3, 16, 16)
+        )
+        torch.testing.assert_close(kept(x), anchor, atol=1e-6, rtol=0)
+        kept.tail.weight.normal_(0, 0.1)  # detail: the channel means barely move
+        moved = (kept(x) - anchor).mean((2, 3)).abs().max()
+        assert moved < 0.1 * (kept(x) - anchor).abs().mean()
+    with pytest.raises(ValueError, match="keep_low"):
+        build_degrader("h2l", keep_low=-1.0)
+
+
 def test_parameter_counts() -> None:
     """srkit's counts (the paper prints none): defaults (CPU) and the paper's sizes."""
     assert count_params(build_degrader("h2l")) == 252_275
@@ -279,6 +302,9 @@ def test_the_camera_recipe_resolves(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SRKIT_DATA", str(tmp_path / "no-data"))
     recipe = load_recipe(REPO / "recipes" / "untrained" / "blind_camera_x4.yaml")
     assert [s.config.task for s in recipe.stages] == ["degradation", "blind_sr"]
+    assert recipe.stages[0].config.arch_options["keep_low"] > 0  # no learned colour cast
+    assert recipe.stages[1].config.task_options.start_model == "repan_x4"
+    assert recipe.stages[1].config.task_options.degradation_model is None  # the H2L stage's
     assert recipe.stages[1].init is not None and recipe.stages[1].init.stage == "camera_h2l"
     lr_data = recipe.stages[0].config.task_options.lr_data
     assert lr_data == [str(tmp_path / "no-data" / "sr" / "unpaired-camera-x4")]

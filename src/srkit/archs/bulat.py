@@ -17,8 +17,14 @@ skip) at HR, two stride-2 3x3 convolutions each followed by residual blocks (HR/
 convolution to RGB, added to the 4x4 average (area downscale) of the HR: the network learns the
 residual on a stable anchor, and its last layer starts at zero, so an untrained H2L is exactly
 the area downscale (content and colours are right from the first step; the GAN adds blur, noise
-and colour shifts). Inputs must have sides divisible by 4; the output is not clamped (callers
-clamp and quantise to 8 bits). The paper's H2L is an encoder-decoder (12 residual blocks in 6
+and colour shifts). ``keep_low=sigma`` (LR pixels) subtracts from the residual its own Gaussian
+low-pass: the residual then holds no low frequencies, so the output's colours and brightness
+(its means over a few LR pixels) stay the anchor's, and the network can only add or remove
+detail (blur, noise, ringing). With unpaired data a free H2L also
+learns the content differences of the two sets (the camera's photos are bluer than the HR
+photos, say) as a colour cast, which the L2H would then learn to undo on real images. Inputs
+must have sides divisible by 4; the output is not clamped (callers clamp and quantise to 8
+bits). The paper's H2L is an encoder-decoder (12 residual blocks in 6
 groups of 96-128-256-512-256-128 channels, four poolings to 4 x 4 and two upsamplings to the
 16 x 16 LR, tanh output); srkit's downsamples only to the LR size, so any HR size divisible by 4
 works. ``PAPER_H2L`` is the paper's size on srkit's layout: 12 residual blocks (2 at HR, 2 at
@@ -40,6 +46,7 @@ The H2L is not an SR network (it downscales), so it is not in the SR registry
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -77,6 +84,21 @@ def _as_list(value: int | list[int] | tuple[int, ...], n: int, name: str) -> lis
     return values
 
 
+def gaussian_lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (reflect padding); ``sigma`` 0 returns ``x``."""
+    if sigma <= 0:
+        return x
+    radius = max(1, math.ceil(3 * sigma))
+    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 class H2L(nn.Module):
     """HR (N, 3, H, W) in [0, 1] (+ noise) -> LR (N, 3, H/4, W/4); see the module docstring."""
 
@@ -89,9 +111,13 @@ class H2L(nn.Module):
         noise_dim: int = 64,
         noise_size: int = 64,
         channels: int = 3,
+        keep_low: float = 0.0,
     ) -> None:
         super().__init__()
         check_scale("h2l", scale, (4,))
+        if keep_low < 0:
+            raise ValueError(f"h2l: keep_low must be >= 0, got {keep_low}")
+        self.keep_low = float(keep_low)
         if noise not in NOISE_KINDS:
             raise ValueError(f"h2l: noise must be one of {', '.join(NOISE_KINDS)}, got {noise!r}")
         widths = _as_list(features, 3, "features")
@@ -152,7 +178,10 @@ class H2L(nn.Module):
         h = self.level1(self.down1(F.leaky_relu(h, 0.2)))
         h = self.level2(self.down2(F.leaky_relu(h, 0.2)))
         anchor = F.avg_pool2d(x, self.scale)
-        return anchor + self.tail(F.leaky_relu(h, 0.2))
+        residual = self.tail(F.leaky_relu(h, 0.2))
+        if self.keep_low:  # the residual loses its low frequencies: colours stay the anchor's
+            residual = residual - gaussian_lowpass(residual, self.keep_low)
+        return anchor + residual
 
 
 class PreActBlock(nn.Module):
@@ -258,6 +287,7 @@ H2L_SPEC = ArchSpec(
         "noise_dim": 64,
         "noise_size": 64,
         "channels": 3,
+        "keep_low": 0.0,
     },
     scales=(4,),
     convention=RGB01,

@@ -51,17 +51,15 @@ file of the H2L (:func:`save_h2l`): ``arch: h2l``, ``scale: 4`` (its downscaling
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from srkit.archs.bulat import DEGRADERS, H2L, build_degrader
+from srkit.archs.bulat import DEGRADERS, H2L, build_degrader, gaussian_lowpass
 from srkit.archs.discriminators import build_discriminator
 from srkit.archs.registry import count_params
 from srkit.common.files import write_bytes_atomic, write_text_atomic
@@ -253,21 +251,6 @@ class UnpairedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         return {**self.patches[key], "unpaired_lr": self.real_crop(key)}
-
-
-def gaussian_lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (reflect padding); ``sigma`` 0 returns ``x``."""
-    if sigma <= 0:
-        return x
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def straight_through_quantize(x: torch.Tensor) -> torch.Tensor:
