@@ -237,6 +237,29 @@ def test_degradation_config_errors(folders) -> None:
         experiment_from_dict(degradation_stage(hr, lr, degradation={"lr_data": []}))
     with pytest.raises(ConfigError, match="cannot read the 4 x 4"):
         experiment_from_dict(degradation_stage(hr, lr, data={"lr_patch": 4}))
+    with pytest.raises(ConfigError, match="d_highpass"):
+        experiment_from_dict(degradation_stage(hr, lr, degradation={"d_highpass": -1.0}))
+
+
+def test_a_detail_only_discriminator_trains_a_colour_keeping_h2l(folders, tmp_path) -> None:
+    """keep_low + d_highpass: the discriminator sees x - blur(x) of real and generated LR, so
+    a flat colour difference between the sets is invisible to it; the run trains."""
+    from srkit.train.task import TaskContext
+    from srkit.train.tasks.degradation import DegradationTask
+
+    hr, lr = folders
+    stage = degradation_stage(hr, lr, arch_options={**TINY_H2L, "keep_low": 1.5},
+                              degradation={"d_highpass": 1.5})  # fmt: skip
+    config = experiment_from_dict(stage)
+    task = DegradationTask(config, TaskContext(device=torch.device("cpu")))
+    flat = torch.full((2, 3, 12, 12), 0.3)
+    torch.testing.assert_close(task.judged(flat), torch.zeros_like(flat), atol=1e-6, rtol=0)
+    edge = torch.zeros(1, 3, 12, 12)
+    edge[..., 6:] = 1.0
+    assert task.judged(edge).abs().max() > 0.2  # detail is what it judges
+    result = train(config, tmp_path, show_progress=False)
+    assert all(np.isfinite(_values(tmp_path, "adversarial")))
+    assert load_h2l(result.model_path)[1]["options"]["keep_low"] == 1.5
 
 
 # --- the blind SR tasks ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ adversarial term, plus ``adversarial_weight`` times the adversarial loss of ``ki
       kind: hinge              # vanilla | lsgan | hinge | wgan_gp | ragan
       adversarial_weight: 0.05 # the paper's beta (its pixel weight alpha is 1)
       lowpass_sigma: 1.0       # Gaussian blur (LR pixels) before the pixel loss; 0: none
+      d_highpass: 0.0          # the discriminator sees x - blur(x) at this sigma; 0: all of x
       quantize: true           # straight-through 8-bit rounding of the generated LR
       jpeg: auto               # auto: the real LR's own JPEG; off; range: jpeg_quality
 
@@ -289,6 +290,10 @@ class DegradationTask(Task):
         d_steps: int = 1
         d_warmup: int = 0
         lowpass_sigma: float = 1.0  # in LR pixels
+        # the discriminator judges x - lowpass(x) (sigma in LR pixels; 0: all of x): with an
+        # H2L that keeps the low frequencies (keep_low), the sets' content colours are not
+        # the generator's to match
+        d_highpass: float = 0.0
         quantize: bool = True
         val_images: int = 8  # images of each side in the validation statistics
         val_size: int = 192  # HR centre crop of each validation image (multiple of 4)
@@ -298,8 +303,9 @@ class DegradationTask(Task):
         def __post_init__(self) -> None:
             if not self.lr_data:
                 raise ValueError("degradation.lr_data: name the real LR images (folders, zips)")
-            if self.adversarial_weight < 0 or self.gp_weight < 0 or self.lowpass_sigma < 0:
-                raise ValueError("degradation: weights and lowpass_sigma must be >= 0")
+            if min(self.adversarial_weight, self.gp_weight, self.lowpass_sigma,
+                   self.d_highpass) < 0:  # fmt: skip
+                raise ValueError("degradation: weights, lowpass_sigma, d_highpass must be >= 0")
             if self.d_steps < 1 or self.d_warmup < 0:
                 raise ValueError("degradation: d_steps >= 1 and d_warmup >= 0 are required")
             if self.val_images < 1 or self.val_size < 16 or self.val_size % 4:
@@ -407,6 +413,11 @@ class DegradationTask(Task):
         rng = np.random.default_rng([self.config.seed, iteration, self.ctx.rank, 3])
         return apply_jpeg(fake, draw_qualities(self.jpeg_range, rng, fake.shape[0]))
 
+    def judged(self, lr: torch.Tensor) -> torch.Tensor:
+        """What the discriminator sees of an LR batch: all of it, or its high-pass."""
+        sigma = self.options.d_highpass
+        return lr - gaussian_lowpass(lr, sigma) if sigma else lr
+
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         ctx, options = self.ctx, self.options
         assert batch.hr is not None and batch.unpaired_lr is not None
@@ -415,7 +426,8 @@ class DegradationTask(Task):
         train_g = iteration >= options.d_warmup
         with torch.set_grad_enabled(train_g):
             fake = self.generate(hr, iteration)
-        logs = discriminator_steps(ctx, self.adversarial, real, fake.detach(), options.d_steps,
+        real, fake_d = self.judged(real), self.judged(fake)
+        logs = discriminator_steps(ctx, self.adversarial, real, fake_d.detach(), options.d_steps,
                                    options.gp_weight)  # fmt: skip
         if not train_g:
             return logs
@@ -430,7 +442,7 @@ class DegradationTask(Task):
                 if self.adversarial.generator_needs_real:
                     with torch.no_grad():
                         real_logits = d_net(real).float()
-                adversarial = self.adversarial.generator_loss(d_net(fake).float(), real_logits)
+                adversarial = self.adversarial.generator_loss(d_net(fake_d).float(), real_logits)
                 loss = pixel + options.adversarial_weight * adversarial
             ctx.backward_step("g", loss)
         finally:
