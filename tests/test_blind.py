@@ -323,7 +323,7 @@ def test_recipe_chains_the_degradation_stage_into_the_blind_stage(folders, tmp_p
 
 def test_the_camera_recipe_resolves(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SRKIT_DATA", str(tmp_path / "no-data"))
-    recipe = load_recipe(REPO / "recipes" / "untrained" / "blind_camera_x4.yaml")
+    recipe = load_recipe(REPO / "recipes" / "blind_camera_x4.yaml")
     assert [s.config.task for s in recipe.stages] == ["degradation", "blind_sr"]
     assert recipe.stages[0].config.arch_options["keep_low"] > 0  # no learned colour cast
     assert recipe.stages[1].config.task_options.start_model == "repan_x4"
@@ -380,6 +380,9 @@ def test_degrade_learn_trains_through_the_trainer(folders, tmp_path, monkeypatch
     assert (tmp_path / "runs" / "cam" / "config.yaml").is_file()
     net, manifest = load_h2l(tmp_path / "cam.safetensors")
     assert manifest["training_recipe"]["iterations"] == 2
+    assert manifest["options"]["keep_low"] == 1.5  # the recipe's lessons are the defaults
+    config = yaml.safe_load((tmp_path / "runs" / "cam" / "config.yaml").read_text())
+    assert config["degradation"]["d_highpass"] == 1.5 and config["train"]["grad_clip"] == 1.0
     bad = CliRunner().invoke(app, ["degrade", "learn", "--lr", str(tmp_path / "none"),
                                    "--hr", str(hr), "-o", "x.safetensors"])  # fmt: skip
     assert bad.exit_code == 1 and "does not exist" in bad.output

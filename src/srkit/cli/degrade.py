@@ -32,7 +32,7 @@ def learn(
     hr: Annotated[
         list[str] | None, typer.Option(help="Clean HR images, unpaired (default: T91 + BSDS200).")
     ] = None,
-    iters: Annotated[int, typer.Option(help="Training iterations.")] = 2000,
+    iters: Annotated[int, typer.Option(help="Training iterations.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Patches per iteration.")] = 16,
     patch: Annotated[
         int, typer.Option(help="HR patch side (a multiple of 4; LR: patch / 4).")
@@ -42,7 +42,9 @@ def learn(
     run_dir: Annotated[Path | None, typer.Option(help="Run folder (default runs/NAME).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
 ) -> None:
-    """Train a High-to-Low GAN (task degradation) that turns clean HR into LR like --lr's."""
+    """Train a High-to-Low GAN (task degradation) that turns clean HR into LR like --lr's: the
+    recipe's settings (colours kept, the discriminator on detail, the files' own JPEG, gradient
+    clipping); `srkit train RUN/config.yaml --set ...` changes any of them."""
     import glob
     import os
 
