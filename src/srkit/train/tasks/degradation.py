@@ -73,7 +73,11 @@ from srkit.metrics.lr_stats import set_statistics
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache, PatchDataset
 from srkit.train.task import ExportRecord, Task, cpu_copy
-from srkit.train.tasks.gan import DiscriminatorConfig, discriminator_steps
+from srkit.train.tasks.gan import (
+    DiscriminatorConfig,
+    discriminator_steps,
+    generator_adversarial,
+)
 from srkit.train.tasks.supervised import make_degradation
 from srkit.weights.errors import WeightsError
 from srkit.weights.native import (
@@ -438,11 +442,7 @@ class DegradationTask(Task):
                 sigma = options.lowpass_sigma
                 target = Batch(lr=batch.lr, hr=gaussian_lowpass(batch.lr, sigma))
                 pixel, parts = self.criterion(gaussian_lowpass(fake, sigma), target)
-                real_logits = None
-                if self.adversarial.generator_needs_real:
-                    with torch.no_grad():
-                        real_logits = d_net(real).float()
-                adversarial = self.adversarial.generator_loss(d_net(fake_d).float(), real_logits)
+                adversarial = generator_adversarial(self.adversarial, d_net, fake_d, real)
                 loss = pixel + options.adversarial_weight * adversarial
             ctx.backward_step("g", loss)
         finally:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+from torch import nn
 
 from srkit.archs import get_spec
 from srkit.archs.discriminators import build_discriminator, get_discriminator_spec
@@ -86,6 +87,18 @@ def discriminator_steps(
         ctx.backward_step("d", loss_d)
     logs["loss_d"] = loss_d.detach()
     return logs
+
+
+def generator_adversarial(
+    adversarial: AdversarialLoss, d: nn.Module, fake: torch.Tensor, real: torch.Tensor
+) -> torch.Tensor:
+    """The generator's adversarial loss of ``fake`` under discriminator ``d`` (frozen by the
+    caller); the real logits, for the kinds that compare with them, without gradients."""
+    real_logits = None
+    if adversarial.generator_needs_real:
+        with torch.no_grad():
+            real_logits = d(real).float()
+    return adversarial.generator_loss(d(fake).float(), real_logits)
 
 
 class GanTask(SupervisedTask):
@@ -165,11 +178,7 @@ class GanTask(SupervisedTask):
                 if self.teacher is not None:
                     batch.teacher = self.teacher(batch.lr).clone()
                 pixel, parts = self.criterion(sr, batch)
-                real_logits = None
-                if self.adversarial.generator_needs_real:
-                    with torch.no_grad():
-                        real_logits = d_net(real).float()
-                adversarial = self.adversarial.generator_loss(d_net(sr).float(), real_logits)
+                adversarial = generator_adversarial(self.adversarial, d_net, sr, real)
                 loss = pixel + options.adversarial_weight * adversarial
             ctx.backward_step("g", loss)
         finally:
