@@ -234,7 +234,7 @@ class SupervisedTask(Task):
             training_recipe=recipe,
             scores=scores,
             name=name,
-            purpose=self.options.purpose or self.purpose,
+            purpose=getattr(self.options, "purpose", None) or self.purpose,
         )
 
     def state_dict(self) -> dict[str, Any]:
