@@ -33,6 +33,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from srkit.bench.protocol import matlab_bicubic_lr, super_resolve_uint8
+from srkit.common.machine import machine_summary
 from srkit.data.sources import open_source
 from srkit.infer.degrade import degrade_array, image_seed
 from srkit.metrics.lr_stats import compare_sets, domain_classifier_accuracy
@@ -136,7 +137,7 @@ def niqe_table(models: list[tuple[str, str]], count: int, record: bool) -> None:
                 "niqe": round(float(np.mean(scores)), 4),
                 "images": len(real),
                 "ms_per_image": round(1000 * seconds / len(real), 1),
-                "cpu": _cpu(),
+                "cpu": machine_summary()["cpu"],
             }
             add_scores(spec, CAMERA_SCORES, figures)
             print(f"(recorded in {spec}'s manifest: scores.{CAMERA_SCORES})")
@@ -194,7 +195,7 @@ def main() -> None:
     if not CAMERA.is_dir():
         raise SystemExit(f"{CAMERA}: not found (set SRKIT_DATA)")
     models = [tuple(m.split("=", 1)) for m in args.model]
-    print(f"CPU: {_cpu()}, torch threads {torch.get_num_threads()}")
+    print(f"CPU: {machine_summary()['cpu']}, torch threads {torch.get_num_threads()}")
     if "match" not in args.skip:
         extra = [tuple(d.split("=", 1)) for d in args.degradation]
         match_table(args.h2l, args.hr_images, args.real_images, args.steps, extra)  # type: ignore[arg-type]
@@ -202,16 +203,6 @@ def main() -> None:
         niqe_table(models, args.niqe_images, args.record)  # type: ignore[arg-type]
     if "sheet" not in args.skip:
         contact_sheet(models, args.output, args.rows, args.crop)  # type: ignore[arg-type]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -124,8 +124,8 @@ def h2l_bench_degradation(model: str | os.PathLike, seed: int = 0):
         for image in hr:
             rgb = image.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
             digest = zlib.crc32(np.ascontiguousarray(rgb).tobytes())
-            image_seed = int(np.random.default_rng([seed, digest]).integers(2**62))
-            lr = degrade_array(net, rgb, image_seed, manifest.get("jpeg_quality"))
+            draw = int(np.random.default_rng([seed, digest]).integers(2**62))
+            lr = degrade_array(net, rgb, draw, manifest.get("jpeg_quality"))
             out.append(torch.from_numpy(lr).permute(2, 0, 1))
         return torch.stack(out).to(hr.dtype)
 

@@ -410,7 +410,7 @@ class RecipeRunner:
             f"({work}) -> {folder}"
         )
         record = {
-            "path": _portable_path(recipe.path),
+            "path": portable_path(recipe.path),
             "model": recipe.model,
             "stage": stage.name,
             "index": stage.index + 1,
@@ -463,7 +463,7 @@ def shipped_start(name: str) -> ShippedModel:
     return model
 
 
-def _portable_path(path: Path) -> str:
+def portable_path(path: Path) -> str:
     """The recipe's path relative to the working folder when it is inside it."""
     try:
         return os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)

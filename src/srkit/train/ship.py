@@ -19,7 +19,7 @@ from srkit.common.files import write_text_atomic
 from srkit.common.machine import machine_summary
 from srkit.data.builtin import bundled_set5
 from srkit.train.config import default_env
-from srkit.train.recipe import STAGE_RECORD, RecipeRunner, is_recipe
+from srkit.train.recipe import STAGE_RECORD, RecipeRunner, is_recipe, portable_path
 from srkit.weights.native import (
     STYLE_ARCHS,
     load_native,
@@ -134,7 +134,8 @@ def ship(
         manifest["training_recipe"]["stages"] = chain_of(runner, recipe_path)
         run_record = dict(recipe_record or {})
         manifest["training_recipe"]["recipe"] = {  # the chain, as every shipped manifest has it
-            "path": run_record.get("path", f"recipes/{recipe.model}.yaml"),
+            # the recipe shipped from: an untrained/ recipe moves to recipes/ when it ships
+            "path": portable_path(recipe.path),
             "model": recipe.model,
             "stages": [f"{r.model}:{s.name}" for r, s in runner.chain(recipe_path)],
             "commit": run_record.get("commit"),

@@ -171,6 +171,7 @@ class ExportRecord:
     seconds: float
     machine: dict[str, Any]
     recipe: dict[str, Any] | None = None  # the recipe and stage this run is, when it is one
+    extra: dict[str, Any] = field(default_factory=dict)  # more training_recipe keys (a task's)
 
     def training_recipe(
         self, config: Any, training_data: list[str] | None = None, **extra: Any
@@ -184,6 +185,7 @@ class ExportRecord:
             "wall_seconds": round(self.seconds, 1),
             "machine": self.machine,
             "training_data": data,
+            **self.extra,
             **extra,
         }
         if self.recipe is not None:

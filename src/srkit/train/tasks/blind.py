@@ -142,14 +142,9 @@ class _LearnedDegradation:
         scores: dict[str, Any],
         record: ExportRecord,
     ) -> Path:
-        degraded_by = self.degraded_by
-
-        class Record(ExportRecord):
-            def training_recipe(self, config, training_data=None, **extra):
-                return super().training_recipe(config, training_data, **extra,
-                                               degraded_by=degraded_by)  # fmt: skip
-
-        record = Record(**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)})
+        record = dataclasses.replace(
+            record, extra={**record.extra, "degraded_by": self.degraded_by}
+        )
         return super().export(nets, path, name, scores, record)  # type: ignore[misc]
 
     def state_dict(self) -> dict[str, Any]:

@@ -75,6 +75,7 @@ from srkit.train.data import ImageCache, PatchDataset
 from srkit.train.task import ExportRecord, Task, cpu_copy
 from srkit.train.tasks.gan import (
     DiscriminatorConfig,
+    check_discriminator,
     discriminator_steps,
     generator_adversarial,
 )
@@ -337,17 +338,8 @@ class DegradationTask(Task):
                 f"({', '.join(ADVERSARIAL)}); losses.g holds the generator's pixel terms"
             )
         check_terms(config.losses["g"], net_channels="rgb", fields={"lr", "hr"}, where="losses.g")
-        options = config.task_options.discriminator
-        side = config.data.lr_patch
-        with torch.device("meta"):
-            net = build_discriminator(options.arch, **options.options).eval()
-            try:
-                net(torch.empty(2, 3, side, side))
-            except (ValueError, RuntimeError) as error:
-                raise ValueError(
-                    f"degradation.discriminator {options.arch} cannot read the {side} x {side} "
-                    f"LR patches (data.lr_patch): {str(error).splitlines()[0]}"
-                ) from None
+        check_discriminator(config.task_options.discriminator, config.data.lr_patch,
+                            "degradation.discriminator", "LR patches (data.lr_patch)")  # fmt: skip
 
     def __init__(self, config, ctx) -> None:
         super().__init__(config, ctx)

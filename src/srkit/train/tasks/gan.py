@@ -64,6 +64,20 @@ class DiscriminatorConfig:
         spec.options(**self.options)  # TypeError names the accepted options
 
 
+def check_discriminator(options: DiscriminatorConfig, side: int, where: str, what: str) -> None:
+    """A ``ValueError`` naming ``where`` unless the discriminator of ``options`` reads
+    ``side`` x ``side`` inputs (``what``, for the message); shapes only, on the meta device."""
+    with torch.device("meta"):  # nothing is allocated or computed
+        net = build_discriminator(options.arch, **options.options).eval()
+        try:
+            net(torch.empty(2, 3, side, side))
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"{where} {options.arch} cannot read the {side} x {side} {what}: "
+                f"{str(error).splitlines()[0]}"
+            ) from None
+
+
 def discriminator_steps(
     ctx: TaskContext,
     adversarial: AdversarialLoss,
@@ -132,17 +146,9 @@ class GanTask(SupervisedTask):
             )
         if get_spec(config.arch).convention.channels != "rgb":
             raise ValueError(f"gan: the generator must output RGB; {config.arch} outputs Y only")
-        options = config.task_options.discriminator
         side = config.data.lr_patch * config.scale
-        with torch.device("meta"):  # shapes only: nothing is allocated or computed
-            net = build_discriminator(options.arch, **options.options).eval()
-            try:
-                net(torch.empty(2, 3, side, side))
-            except (ValueError, RuntimeError) as error:
-                raise ValueError(
-                    f"gan.discriminator {options.arch} cannot read the {side} x {side} HR "
-                    f"patches (data.lr_patch x scale): {str(error).splitlines()[0]}"
-                ) from None
+        check_discriminator(config.task_options.discriminator, side,
+                            "gan.discriminator", "HR patches (data.lr_patch x scale)")  # fmt: skip
 
     def build(self, resuming: bool) -> None:
         super().build(resuming)  # the generator, its init:, optimizer and losses.g
