@@ -16,18 +16,22 @@ from typer.testing import CliRunner
 from srkit.cli import app
 from srkit.features import FeatureNet, Layer
 from srkit.infer.stylize import stylize, stylize_tensor
-from srkit.losses.perceptual import StyleLoss, gram_matrix
+from srkit.losses.perceptual import PerceptualLoss, StyleLoss, gram_matrix
 from srkit.style import (
+    STYLE_LAYERS,
     AdainDecoder,
     AdainModel,
+    StyleObjective,
     TransformerNet,
     adain,
     adain_losses,
     channel_stats,
     gatys,
     load_style_model,
+    objective_for,
     save_style_model,
 )
+from srkit.style.core import fit_size
 
 HAS_STLPIPS = importlib.util.find_spec("stlpips_pytorch") is not None
 needs_stlpips = pytest.mark.skipif(not HAS_STLPIPS, reason="stlpips-pytorch not installed")
@@ -72,13 +76,79 @@ def test_style_loss_known_values():
     assert loss(torch.roll(y, 1, dims=-1), y).item() == pytest.approx(0.0, abs=1e-7)
 
 
+def _one_layer(relative: bool, colour: float = 0.0, scales=(1,)):
+    from srkit.style.objective import ObjectiveSettings
+
+    return ObjectiveSettings({"relu1_1": 1.0}, {"relu1_1": 1.0}, scales, colour, relative)
+
+
+def test_relative_objective_known_values():
+    x = torch.ones(1, 3, 4, 4)
+    terms = StyleObjective(identity_net(), 2 * x, _one_layer(relative=True))
+    # Gram entries 1/3 against 4/3: sum (1)^2 over 9 entries / sum (4/3)^2 over 9 = 9/16
+    assert terms.style_loss(x).item() == pytest.approx(9 / 16)
+    assert terms.style_loss(2 * x).item() == 0.0
+    # content: |y - x|^2 / |x|^2, per image, then the batch mean
+    assert terms.content_loss(torch.zeros_like(x), x).item() == pytest.approx(1.0)
+    assert terms.content_loss(torch.cat([x, 3 * x]), torch.cat([x, x])).item() == pytest.approx(2.0)
+    # scale-free: every feature times 3 (Gram times 9) leaves the relative terms alone
+    y, s = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    plain = StyleObjective(identity_net(), s, _one_layer(True)).style_loss(y)
+    scaled = StyleObjective(identity_net(), 3 * s, _one_layer(True)).style_loss(3 * y)
+    assert scaled.item() == pytest.approx(plain.item(), rel=1e-5)
+
+
+def test_published_objective_is_the_papers_sum():
+    """The published objective is pytorch/examples' loss: MSE at relu2_2 plus the sum of the
+    mean squared Gram differences at relu1_2/2_2/3_3/4_3."""
+    trunk = small_trunk()
+    torch.manual_seed(1)
+    y, x, s = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(1, 3, 40, 40)
+    terms = StyleObjective(trunk, s, objective_for("published", "vgg16:/x.pth"))
+    grams = {k: gram_matrix(v) for k, v in trunk(s, STYLE_LAYERS).items()}
+    feats = trunk(y, STYLE_LAYERS)
+    expected = sum(((gram_matrix(feats[k]) - grams[k]) ** 2).mean() for k in STYLE_LAYERS)
+    assert terms.style_loss(y).item() == pytest.approx(expected.item(), rel=1e-5)
+    mse = PerceptualLoss(trunk, "relu2_2", criterion="l2")(y, x)
+    assert terms.content_loss(y, x).item() == pytest.approx(mse.item(), rel=1e-6)
+
+
+def test_objective_colour_and_scales():
+    grey, red = torch.full((1, 3, 64, 64), 0.5), torch.zeros(1, 3, 64, 64)
+    red[:, 0] = 1.0
+    # identity_net's one layer is the image itself, so give it no style weight: only the pixel
+    # Gram (the colour term) is left, at two scales
+    from srkit.style.objective import ObjectiveSettings
+
+    settings = ObjectiveSettings({"relu1_1": 0.0}, {"relu1_1": 1.0}, (1, 2), 1.0, True)
+    terms = StyleObjective(identity_net(), red, settings)
+    assert set(terms.targets) == {"relu1_1@1", "relu1_1@2", "pixels@1", "pixels@2"}
+    assert terms.style_loss(red).item() == pytest.approx(0.0, abs=1e-6)
+    assert terms.style_loss(grey).item() > 0.1  # mid-grey has no colour at all
+    pink = torch.tensor([0.9, 0.3, 0.3]).reshape(1, 3, 1, 1).expand(1, 3, 64, 64)
+    assert terms.style_loss(pink).item() < terms.style_loss(grey + 0.1).item()
+    # below 2 x MIN_SCALED_SIDE pixels the half-size comparison is left out
+    small = StyleObjective(identity_net(), red[..., :40, :40], settings)
+    assert set(small.targets) == {"relu1_1@1", "pixels@1"}
+
+
+def test_objective_names():
+    assert objective_for("auto", "stlpips_vgg16").relative
+    assert not objective_for("auto", "vgg19:/w.pth").relative
+    with pytest.raises(ValueError, match="objective"):
+        objective_for("fancy", "stlpips_vgg16")
+    with pytest.raises(ValueError, match="has no layer"):
+        StyleObjective(identity_net(), torch.rand(1, 3, 8, 8), objective_for("relative", "x"))
+
+
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_gatys_steps_lower_the_loss(optimizer):
     torch.manual_seed(0)
     content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     style[:, 0] = 1.0  # a red-tinted style, far from the content's statistics
     result = gatys(content, style, network=small_trunk(), steps=4, optimizer=optimizer,
-                   lbfgs_iters=3, style_weight=1e3, show_progress=False)  # fmt: skip
+                   lbfgs_iters=3, content_weight=1.0, style_weight=1e3,
+                   show_progress=False)  # fmt: skip
     assert len(result.losses) == 4 and result.losses[-1] < result.losses[0]
     assert result.image.shape == content.shape
     assert result.image.min() >= 0 and result.image.max() <= 1
@@ -180,6 +250,16 @@ def test_adain_model_and_loss():
     assert loss.item() > 0 and set(parts) == {"content", "style"}
     assert all(p.grad is not None for p in model.decoder.parameters())
     assert all(p.grad is None for p in trunk.parameters())
+    # relative: the content term is |f(g(t)) - t|^2 / |t|^2, the style terms averaged with
+    # the pixels' own mean/std; the same decoder output, other weights
+    rel, rel_parts = adain_losses(model, c, s, 1.0, relative=True)
+    assert rel.item() == pytest.approx((rel_parts["content"] + rel_parts["style"]).item())
+    assert rel_parts["content"].item() != pytest.approx(parts["content"].item())
+    with torch.no_grad():
+        t = adain(model.encode(c), model.encode(s))
+        out = fit_size(model.decoder(t), 36, 28)
+        absolute = ((model.encode(out) - t) ** 2).mean()
+    assert rel_parts["content"].item() == pytest.approx((absolute / (t**2).mean()).item(), rel=1e-4)
 
 
 def test_apply_keeps_the_content_size(tmp_path):

@@ -17,6 +17,9 @@ app.add_typer(style_app, name="style")
 
 _NETWORK_HELP = "Loss/encoder network: stlpips_vgg16 (offline default), vgg16:PATH or vgg19:PATH."
 _DEFAULT_DATA = ["${SRKIT_DATA}/sr/train/T91", "${SRKIT_DATA}/sr/train/BSDS200"]
+_OBJECTIVE_HELP = (
+    "auto (relative for the offline trunk, published for an ImageNet file), relative or published."
+)
 
 
 def _check_output(path: Path, overwrite: bool) -> None:
@@ -35,8 +38,13 @@ def gatys(
     size: Annotated[int, typer.Option(help="Longer side of the output, in pixels.")] = 512,
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 50,
     optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = "lbfgs",
-    content_weight: Annotated[float, typer.Option(help="Weight of the relu2_2 term.")] = 1.0,
-    style_weight: Annotated[float, typer.Option(help="Weight of the Gram terms.")] = 1e5,
+    objective: Annotated[str, typer.Option(help=_OBJECTIVE_HELP)] = "auto",
+    content_weight: Annotated[
+        float | None, typer.Option(help="Content weight (default: the objective's).")
+    ] = None,
+    style_weight: Annotated[
+        float | None, typer.Option(help="Style weight (default: the objective's).")
+    ] = None,
     tv_weight: Annotated[float, typer.Option(help="Weight of total variation.")] = 1e-4,
     network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "stlpips_vgg16",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT.")] = False,
@@ -50,7 +58,8 @@ def gatys(
         c, s = load_image(content, size), load_image(style, size)
         result = run_gatys(
             c, s, network=network, steps=steps, optimizer=optimizer,  # type: ignore[arg-type]
-            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+            objective=objective, content_weight=content_weight, style_weight=style_weight,
+            tv_weight=tv_weight,
         )  # fmt: skip
         save_image(result.image, output)
     except (ValueError, OSError) as error:
@@ -92,8 +101,13 @@ def train(
     iters: Annotated[int, typer.Option(help="Training iterations.")] = 2000,
     batch_size: Annotated[int, typer.Option(help="Images per iteration.")] = 4,
     width: Annotated[int, typer.Option(help="Channels of the first conv (32 published).")] = 32,
-    content_weight: Annotated[float, typer.Option(help="Content weight.")] = 1e5,
-    style_weight: Annotated[float, typer.Option(help="Style weight.")] = 1e10,
+    objective: Annotated[str, typer.Option(help=_OBJECTIVE_HELP)] = "auto",
+    content_weight: Annotated[
+        float | None, typer.Option(help="Content weight (default: the objective's).")
+    ] = None,
+    style_weight: Annotated[
+        float | None, typer.Option(help="Style weight (default: the objective's).")
+    ] = None,
     network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "stlpips_vgg16",
     run_dir: Annotated[Path | None, typer.Option(help="Run folder (default runs/NAME).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
@@ -101,8 +115,12 @@ def train(
     """Train Johnson's feed-forward TransformerNet for one style (through `srkit train`)."""
     options = {
         "style": str(style), "network": network, "image_size": size, "style_size": style_size,
-        "content_weight": content_weight, "style_weight": style_weight, "width": width,
+        "width": width, "objective": objective,
     }  # fmt: skip
+    if content_weight is not None:
+        options["content_weight"] = content_weight
+    if style_weight is not None:
+        options["style_weight"] = style_weight
     _train("style", output.stem, data or _DEFAULT_DATA, output, run_dir, iters, batch_size,
            1e-3, device, options)  # fmt: skip
 
@@ -122,14 +140,19 @@ def train_adain(
     iters: Annotated[int, typer.Option(help="Training iterations.")] = 2000,
     batch_size: Annotated[int, typer.Option(help="Pairs per iteration.")] = 4,
     width: Annotated[int, typer.Option(help="Divides the decoder's channels (1: published).")] = 1,
-    style_weight: Annotated[float, typer.Option(help="Style weight.")] = 10.0,
+    objective: Annotated[str, typer.Option(help=_OBJECTIVE_HELP)] = "auto",
+    style_weight: Annotated[
+        float | None, typer.Option(help="Style weight (default: 1 relative, 10 published).")
+    ] = None,
     network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "stlpips_vgg16",
     run_dir: Annotated[Path | None, typer.Option(help="Run folder (default runs/NAME).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
 ) -> None:
     """Train the AdaIN decoder (any style, any content) through `srkit train`."""
     options = {"styles": list(styles), "network": network, "image_size": size,
-               "style_weight": style_weight, "width": width}  # fmt: skip
+               "width": width, "objective": objective}  # fmt: skip
+    if style_weight is not None:
+        options["style_weight"] = style_weight
     _train("adain", output.stem, data or _DEFAULT_DATA, output, run_dir, iters, batch_size,
            1e-4, device, options)  # fmt: skip
 

@@ -22,8 +22,9 @@ from srkit.archs import count_params
 from srkit.common.files import write_bytes_atomic, write_text_atomic
 from srkit.common.progress import progress_bar
 from srkit.features import FeatureNet, feature_network
-from srkit.losses.perceptual import PerceptualLoss, StyleLoss, TotalVariationLoss, gram_matrix
+from srkit.losses.perceptual import TotalVariationLoss
 from srkit.style.nets import AdainDecoder, TransformerNet, adain, channel_stats
+from srkit.style.objective import StyleObjective, objective_for, pixel_features
 from srkit.weights.errors import WeightsError
 from srkit.weights.native import (
     FORMAT,
@@ -35,9 +36,6 @@ from srkit.weights.native import (
 )
 
 DEFAULT_NETWORK = "stlpips_vgg16"
-#: Johnson et al.'s loss layers (VGG16) and the content layer
-STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-CONTENT_LAYER = "relu2_2"
 #: AdaIN's style layers and encoder output (relu4_1 exists in VGG16 and VGG19 alike)
 ADAIN_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -98,8 +96,9 @@ def gatys(
     network: str | FeatureNet = DEFAULT_NETWORK,
     steps: int = 300,
     optimizer: Literal["lbfgs", "adam"] = "lbfgs",
-    content_weight: float = 1.0,
-    style_weight: float = 1e5,
+    objective: str = "auto",
+    content_weight: float | None = None,
+    style_weight: float | None = None,
     tv_weight: float = 1e-4,
     lr: float | None = None,
     init: Literal["content", "noise"] = "content",
@@ -107,8 +106,11 @@ def gatys(
     show_progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
 ) -> GatysResult:
-    """Optimise an image so its features match ``content`` at relu2_2 and its Gram matrices
-    match ``style`` at relu1_2/2_2/3_3/4_3 (Gatys, Ecker & Bethge, CVPR 2016).
+    """Optimise an image so its features match ``content`` and its Gram matrices match
+    ``style`` (Gatys, Ecker & Bethge, CVPR 2016), under the terms of ``objective``
+    (:func:`srkit.style.objective.objective_for`: ``auto`` is ``relative`` for the offline
+    trunk, ``published`` for an ImageNet VGG file). ``content_weight`` / ``style_weight``
+    default to the objective's.
 
     One "step" is one optimizer step (an L-BFGS step evaluates the loss up to ``lbfgs_iters``
     times).
@@ -117,14 +119,14 @@ def gatys(
         raise ValueError(f"steps must be >= 1, got {steps}")
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be lbfgs or adam, got {optimizer!r}")
-    if min(content_weight, style_weight, tv_weight) < 0:
-        raise ValueError("the loss weights must be >= 0")
     net = feature_network(network) if isinstance(network, str) else network
-    content_loss = PerceptualLoss(net, CONTENT_LAYER, criterion="l2")
-    style_loss = StyleLoss(net, list(STYLE_LAYERS))
+    settings = objective_for(objective, net.name)
+    cw = settings.content_weight if content_weight is None else content_weight
+    sw = settings.style_weight if style_weight is None else style_weight
+    if min(cw, sw, tv_weight) < 0:
+        raise ValueError("the loss weights must be >= 0")
+    terms = StyleObjective(net, style, settings)
     tv = TotalVariationLoss("l2")
-    with torch.no_grad():
-        target_style = {k: gram_matrix(v) for k, v in net(style, STYLE_LAYERS).items()}
     image = (content.clone() if init == "content" else torch.rand_like(content)).contiguous()
     image.requires_grad_(True)
     if optimizer == "lbfgs":
@@ -134,9 +136,7 @@ def gatys(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        feats = net(image, STYLE_LAYERS)
-        s = sum(((gram_matrix(feats[k]) - target_style[k]) ** 2).mean() for k in STYLE_LAYERS)
-        loss = content_weight * content_loss(image, content) + style_weight * s
+        loss = cw * terms.content_loss(image, content) + sw * terms.style_loss(image)
         loss = loss + tv_weight * tv(image)
         loss.backward()
         return loss
@@ -152,7 +152,6 @@ def gatys(
             progress.update(task, advance=1, loss=losses[-1])
             if on_step is not None:
                 on_step(step, losses[-1])
-    del style_loss  # built to check the layers exist in this network
     return GatysResult(image.detach(), losses)
 
 
@@ -189,21 +188,39 @@ class AdainModel(torch.nn.Module):
 
 
 def adain_losses(
-    model: AdainModel, content: torch.Tensor, style: torch.Tensor, style_weight: float = 10.0
+    model: AdainModel,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    style_weight: float = 10.0,
+    *,
+    relative: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Huang & Belongie's training loss: ``|f(g(t)) - t|^2`` plus ``style_weight`` times the
-    mean/std matches at relu1_1..relu4_1 between the output and the style."""
+    mean/std matches at relu1_1..relu4_1 between the output and the style.
+
+    ``relative`` (the ``relative`` objective of :mod:`srkit.style.objective`, for the offline
+    trunk) divides each term by its target's energy, averages the style layers, and adds the
+    mean/std match of the pixels themselves (the palette)."""
     with torch.no_grad():
         s_feats = model.encoder(style, ADAIN_LAYERS)
         t = adain(model.encode(content), s_feats["relu4_1"])
     out = fit_size(model.decoder(t), *content.shape[-2:])
     o_feats = model.encoder(out, ADAIN_LAYERS)
     content_term = ((o_feats["relu4_1"] - t) ** 2).mean()
+    pairs = [(o_feats[k], s_feats[k]) for k in ADAIN_LAYERS]
+    if relative:
+        content_term = content_term / (t**2).mean().clamp_min(1e-12)
+        pairs.append((pixel_features(out), pixel_features(style)))
     style_term = out.new_zeros(())
-    for layer in ADAIN_LAYERS:
-        om, osd = channel_stats(o_feats[layer])
-        sm, ssd = channel_stats(s_feats[layer])
-        style_term = style_term + ((om - sm) ** 2).mean() + ((osd - ssd) ** 2).mean()
+    for fake, real in pairs:
+        om, osd = channel_stats(fake)
+        sm, ssd = channel_stats(real)
+        term = ((om - sm) ** 2).mean() + ((osd - ssd) ** 2).mean()
+        if relative:
+            term = term / ((sm**2).mean() + (ssd**2).mean()).clamp_min(1e-12)
+        style_term = style_term + term
+    if relative:
+        style_term = style_term / len(pairs)
     loss = content_term + style_weight * style_term
     return loss, {"content": content_term.detach(), "style": style_term.detach()}
 

@@ -3,7 +3,9 @@
 The encoder is ``adain.network`` to relu4_1, frozen (``stlpips_vgg16`` offline: VGG16's relu4_1,
 the same depth and width as VGG19's relu4_1 that the paper uses). Each sample pairs a content
 crop of ``data.train`` with a style crop of ``adain.styles``; the loss is the content term
-``|f(g(t)) - t|^2`` plus ``style_weight`` times the mean/std matches at relu1_1..relu4_1::
+``|f(g(t)) - t|^2`` plus ``style_weight`` times the mean/std matches at relu1_1..relu4_1, each
+divided by its target's energy and with the pixels' mean/std added under the ``relative``
+objective (what ``auto`` picks for the offline trunk; ``published`` is the paper's sum)::
 
     name: adain_decoder
     task: adain
@@ -15,7 +17,8 @@ crop of ``data.train`` with a style crop of ``adain.styles``; the loss is the co
     adain:
       styles: ["${SRKIT_DATA}/style/styles"]
       image_size: 256
-      style_weight: 10
+      objective: auto
+      style_weight: 1        # default: 1 (relative), 10 (published, the paper's)
       width: 1               # 1: the published channel counts; 2 or 4 divide them
 
 The exported decoder (purpose ``style``) is what ``srkit style adain --model`` reads.
@@ -33,10 +36,14 @@ from torch import nn
 from srkit.features import feature_network
 from srkit.style import AdainDecoder, AdainModel, adain_losses
 from srkit.style.core import save_style_model
+from srkit.style.objective import objective_name
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache
 from srkit.train.task import ExportRecord, Task, cpu_copy
 from srkit.train.tasks.style import ContentCrops, content_cache
+
+#: the default style weight of each objective
+ADAIN_STYLE_WEIGHTS = {"published": 10.0, "relative": 1.0}
 
 
 class PairedCrops(torch.utils.data.Dataset):
@@ -61,13 +68,17 @@ class AdainTask(Task):
         styles: list[str] = field(default_factory=list)  # folders, globs or zips of style images
         network: str = "stlpips_vgg16"
         image_size: int = 256
-        style_weight: float = 10.0
+        objective: str = "auto"  # relative (offline trunk) | published (ImageNet VGG)
+        style_weight: float | None = None  # None: 1 (relative), 10 (published)
         width: int = 1
         output: str = "tanh"  # bounded to [0, 1]; "linear" as published
 
         def __post_init__(self) -> None:
             if not self.styles:
                 raise ValueError("adain.styles: name at least one style image or folder")
+            self.objective = objective_name(self.objective, self.network)
+            if self.style_weight is None:
+                self.style_weight = ADAIN_STYLE_WEIGHTS[self.objective]
             if self.image_size < 16 or self.style_weight < 0 or self.width < 1:
                 raise ValueError("adain: image_size >= 16, style_weight >= 0, width >= 1")
 
@@ -94,7 +105,10 @@ class AdainTask(Task):
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         self.model.decoder = self.ctx.models["g"]
         with self.ctx.autocast():
-            loss, parts = adain_losses(self.model, batch.lr, batch.hr, self.options.style_weight)
+            loss, parts = adain_losses(
+                self.model, batch.lr, batch.hr, self.options.style_weight,
+                relative=self.options.objective == "relative",
+            )  # fmt: skip
         self.ctx.backward_step("g", loss)
         return {"loss": loss.detach(), **parts}
 
@@ -117,6 +131,7 @@ class AdainTask(Task):
             },
             "purpose": self.purpose,
             "encoder": self.options.network,
+            "objective": self.options.objective,
             "training_recipe": record.training_recipe(
                 self.config, list(self.config.data.train) + list(self.options.styles)
             ),

@@ -2,8 +2,11 @@
 
 The content images are ``data.train`` (square crops of ``style.image_size`` pixels, batch
 ``data.batch_size``); the loss network is ``style.network`` (:func:`srkit.features.feature_network`)
-with content at relu2_2 and Gram matrices at relu1_2/2_2/3_3/4_3 of the style image, weighted
-1e5 / 1e10 as in pytorch/examples ``fast_neural_style``; Adam 1e-3::
+and the terms are ``style.objective`` (:mod:`srkit.style.objective`): ``published`` is
+pytorch/examples ``fast_neural_style`` (content at relu2_2, Gram matrices at
+relu1_2/2_2/3_3/4_3, weights 1e5 / 1e10, for an ImageNet VGG16); ``relative`` (what ``auto``
+picks for the offline trunk) normalises each term by its target. ``content_weight`` and
+``style_weight`` default to the objective's. Adam 1e-3::
 
     name: mosaic
     task: style
@@ -17,6 +20,7 @@ with content at relu2_2 and Gram matrices at relu1_2/2_2/3_3/4_3 of the style im
       image_size: 256
       style_size: 256
       width: 32               # channels of the first conv (32 as published)
+      objective: auto         # relative (offline trunk) or published (ImageNet VGG)
       tv_weight: 0            # squared total variation (Johnson et al.'s TV regulariser)
       colour_weight: 0        # MSE of the 4x4-averaged output and content (low frequencies)
 
@@ -35,10 +39,11 @@ import torch
 from torch import nn
 
 from srkit.features import feature_network
-from srkit.losses.perceptual import PerceptualLoss, TotalVariationLoss, gram_matrix
-from srkit.style import CONTENT_LAYER, STYLE_LAYERS, TransformerNet, load_image
+from srkit.losses.perceptual import TotalVariationLoss
+from srkit.style import OBJECTIVES, StyleObjective, TransformerNet, load_image, objective_for
 from srkit.style.core import save_style_model
 from srkit.style.nets import check_output
+from srkit.style.objective import objective_name
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache, sample_rng
 from srkit.train.task import ExportRecord, Task, cpu_copy
@@ -80,8 +85,9 @@ class StyleTask(Task):
         network: str = "stlpips_vgg16"
         image_size: int = 256
         style_size: int = 256  # longer side of the style image
-        content_weight: float = 1e5
-        style_weight: float = 1e10
+        objective: str = "auto"  # relative (offline trunk) | published (ImageNet VGG)
+        content_weight: float | None = None  # None: the objective's
+        style_weight: float | None = None
         width: int = 32
         blocks: int = 5
         output: str = "tanh"  # the paper's scaled tanh; "linear" as pytorch/examples
@@ -98,6 +104,14 @@ class StyleTask(Task):
             check_output(self.output)
             if self.tv_weight < 0 or self.colour_weight < 0:
                 raise ValueError("style.tv_weight and style.colour_weight must be >= 0")
+            self.objective = objective_name(self.objective, self.network)
+            settings = OBJECTIVES[self.objective]
+            if self.content_weight is None:
+                self.content_weight = settings.content_weight
+            if self.style_weight is None:
+                self.style_weight = settings.style_weight
+            if self.content_weight < 0 or self.style_weight < 0:
+                raise ValueError("style.content_weight and style.style_weight must be >= 0")
 
     def batch_fields(self) -> set[str]:
         return {"lr"}
@@ -106,13 +120,10 @@ class StyleTask(Task):
         o = self.options
         self.networks["g"] = TransformerNet(o.width, o.blocks, o.output).to(self.ctx.device)
         self.add_optimizer("g")
-        self.loss_net = feature_network(o.network).to(self.ctx.device)
-        self.content_loss = PerceptualLoss(self.loss_net, CONTENT_LAYER, criterion="l2")
-        self.tv = TotalVariationLoss("l2")
+        net = feature_network(o.network).to(self.ctx.device)
         style = load_image(o.style, o.style_size).to(self.ctx.device)
-        with torch.no_grad():
-            feats = self.loss_net(style, STYLE_LAYERS)
-        self.style_grams = {k: gram_matrix(v) for k, v in feats.items()}
+        self.terms = StyleObjective(net, style, objective_for(o.objective, o.network))
+        self.tv = TotalVariationLoss("l2")
 
     def dataset(self) -> torch.utils.data.Dataset:
         size = self.options.image_size
@@ -123,12 +134,8 @@ class StyleTask(Task):
         o, x = self.options, batch.lr
         with self.ctx.autocast():
             y = self.ctx.models["g"](x).float()
-            content = self.content_loss(y, x)
-            feats = self.loss_net(y, STYLE_LAYERS)
-            style = sum(
-                ((gram_matrix(feats[k].float()) - self.style_grams[k]) ** 2).mean()
-                for k in STYLE_LAYERS
-            )
+            content = self.terms.content_loss(y, x)
+            style = self.terms.style_loss(y)
         loss = o.content_weight * content + o.style_weight * style
         logged = {"content": content.detach(), "style": style.detach()}
         if o.tv_weight > 0:
@@ -159,6 +166,7 @@ class StyleTask(Task):
             "purpose": self.purpose,
             "style_image": Path(o.style).name,
             "loss_network": o.network,
+            "objective": o.objective,
             "training_recipe": record.training_recipe(self.config),
         }
         return save_style_model(cpu_copy(nets["g"]), path, manifest)
