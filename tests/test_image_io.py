@@ -613,3 +613,21 @@ def test_image_from_array_and_loaded_image_helpers() -> None:
     assert image.to_rgb8().dtype == np.uint8
     with pytest.raises(ImageReadError, match="arr: unsupported pixel format"):
         image_from_array(np.zeros((2, 2), np.float32), name="arr")
+
+
+def test_deflate_is_standard_zlib_at_every_level() -> None:
+    """PNG deflate goes through zlib-ng (a dependency) and stays readable by plain zlib."""
+    import zlib
+
+    from srkit.image import deflate
+
+    assert deflate.BACKEND == "zlib-ng"
+    data = np.random.default_rng(0).integers(0, 8, 200_000, dtype=np.uint8).tobytes()
+    for level in (0, 1, 6, 9):
+        assert zlib.decompress(deflate.compress(data, level)) == data
+        stream = deflate.compressobj(level)
+        assert zlib.decompress(stream.compress(data[:1000]) + stream.compress(data[1000:])
+                               + stream.flush()) == data  # fmt: skip
+    assert len(deflate.compress(data, 6)) < len(deflate.compress(data, 0))
+    with pytest.raises(ValueError, match="level"):
+        deflate.compress(data, 10)

@@ -195,6 +195,17 @@ def test_streamed_png_matches_in_memory(tmp_path: Path) -> None:
     src = write_image(tmp_path / "s.png", pixels)
     streamed = read_image(up.upscale_file(src, tmp_path / "s_x2.png")).pixels
     np.testing.assert_array_equal(streamed, memory)
+    # the deflate level changes the file's size, never its pixels
+    sizes = {}
+    for level in (0, 9):
+        out = Upscaler(tiny_rgb(), tile=16, overlap=8, png_level=level).upscale_file(
+            src, tmp_path / f"level{level}.png"
+        )
+        np.testing.assert_array_equal(read_image(out).pixels, memory)
+        sizes[level] = out.stat().st_size
+    assert sizes[9] < sizes[0]
+    with pytest.raises(ValueError, match="png_level"):
+        Upscaler(tiny_rgb(), png_level=10)
 
 
 def test_self_ensemble_inverts_its_transforms() -> None:

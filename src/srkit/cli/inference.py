@@ -109,6 +109,9 @@ def upscale(
         str | None, typer.Option(help="Video: frames A:B (A to B-1, 0-based) only.")
     ] = None,
     crf: Annotated[int, typer.Option(help="Video: H.264/VP9 quality (lower is better).")] = 18,
+    png_level: Annotated[
+        int, typer.Option(help="PNG deflate level, 0-9 (3: fast; 6 or 9: a few % smaller).")
+    ] = 3,
 ) -> None:
     """Upscale images or a video (tiled, bounded memory); exits non-zero if any file failed."""
 
@@ -148,6 +151,7 @@ def upscale(
             ensemble=ensemble,
             calib=calib,
             on_message=lambda text: console.print(text, highlight=False),
+            png_level=png_level,
         )
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
         _fail(str(error))

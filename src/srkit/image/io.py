@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from srkit.common.files import write_bytes_atomic
+from srkit.image import deflate
 
 if TYPE_CHECKING:
     import torch
@@ -548,31 +549,38 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def _png_filtered_rows(raw: np.ndarray, bytes_per_pixel: int, block: int = 256) -> bytes:
     """Rows prefixed with the PNG filter that minimises the sum of |signed bytes| (libpng's
-    heuristic); every filter is computed from unfiltered bytes, so this vectorises."""
+    heuristic); every filter is computed from unfiltered bytes, so this vectorises. The
+    differences are taken in uint8 (wrapping modulo 256 as PNG specifies), and only Paeth's
+    predictor and the average need int16."""
     height, row_bytes = raw.shape
     bpp = bytes_per_pixel
     out = np.empty((height, row_bytes + 1), dtype=np.uint8)
-    for y0 in range(0, height, block):  # blocks of rows bound the int16 temporaries
+    for y0 in range(0, height, block):  # blocks of rows bound the temporaries
         y1 = min(height, y0 + block)
-        cur = raw[y0:y1].astype(np.int16)
-        up = np.zeros_like(cur)
-        if y0 > 0:
-            up[0] = raw[y0 - 1]
+        n = y1 - y0
+        cur = raw[y0:y1]
+        up = np.empty_like(cur)
+        up[0] = raw[y0 - 1] if y0 > 0 else 0
         up[1:] = cur[:-1]
         left = np.zeros_like(cur)
         left[:, bpp:] = cur[:, :-bpp]
         up_left = np.zeros_like(cur)
         up_left[:, bpp:] = up[:, :-bpp]
-        base = left + up - up_left
-        pa, pb, pc = np.abs(base - left), np.abs(base - up), np.abs(base - up_left)
+        l16, u16, ul16 = (a.astype(np.int16) for a in (left, up, up_left))
+        # Paeth: p = left + up - up_left; the distances of p to left, up and up_left
+        pa, pb, pc = np.abs(u16 - ul16), np.abs(l16 - ul16), np.abs(l16 + u16 - 2 * ul16)
         paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
-        candidates = np.stack(
-            [cur, cur - left, cur - up, cur - (left + up) // 2, cur - paeth]
-        ).astype(np.uint8)  # wraps modulo 256 as PNG specifies
-        cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+        candidates = np.empty((5, n, row_bytes), dtype=np.uint8)
+        candidates[0] = cur
+        np.subtract(cur, left, out=candidates[1])
+        np.subtract(cur, up, out=candidates[2])
+        np.subtract(cur, ((l16 + u16) >> 1).astype(np.uint8), out=candidates[3])
+        np.subtract(cur, paeth, out=candidates[4])
+        # |signed byte| of a uint8 b is min(b, 256 - b)
+        cost = np.minimum(candidates, 0 - candidates).sum(axis=2, dtype=np.uint32)
         best = np.argmin(cost, axis=0)
         out[y0:y1, 0] = best
-        out[y0:y1, 1:] = candidates[best, np.arange(y1 - y0)]
+        out[y0:y1, 1:] = candidates[best, np.arange(n)]
     return out.tobytes()
 
 
@@ -588,10 +596,10 @@ def _encode_png16(
     header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
     chunks = [_png_chunk(b"IHDR", header)]
     if icc_profile:
-        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile)))
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + deflate.compress(icc_profile)))
     if exif:
         chunks.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
-    idat = zlib.compress(_png_filtered_rows(raw, 2 * total_channels), 6)
+    idat = deflate.compress(_png_filtered_rows(raw, 2 * total_channels), 6)
     chunks += [_png_chunk(b"IDAT", idat), _png_chunk(b"IEND", b"")]
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 

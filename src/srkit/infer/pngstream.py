@@ -2,7 +2,8 @@
 
 8- or 16-bit gray, gray+alpha, RGB or RGBA, with the ICC profile (``iCCP``) and EXIF (``eXIf``)
 kept. Rows are filtered with libpng's heuristic (``srkit.image.io``'s filter) and deflated
-incrementally; IDAT chunks are flushed as the compressor produces them. The file is written
+incrementally (zlib-ng when installed: :mod:`srkit.image.deflate`); IDAT chunks are flushed as
+the compressor produces them. The file is written
 beside the target and renamed into place on ``close()``, so readers never see half a file.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from srkit.common.files import AtomicFile
+from srkit.image import deflate
 from srkit.image.io import _png_filtered_rows  # the project's own vectorised PNG filter
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -52,14 +54,15 @@ class PNGStreamWriter:
         self.rows_written = 0
         self._bpp = channels * bit_depth // 8
         self._prev: np.ndarray | None = None
-        self._deflate = zlib.compressobj(level)
+        self._deflate = deflate.compressobj(level)
         self._pending = bytearray()
         self._target = AtomicFile(self.path, "wb")
         self._file = self._target.file
         header = struct.pack(">IIBBBBB", width, height, bit_depth, _COLOR_TYPES[channels], 0, 0, 0)
         self._file.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header))
         if icc_profile:
-            self._file.write(_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile)))
+            profile = deflate.compress(icc_profile)
+            self._file.write(_chunk(b"iCCP", b"ICC Profile\x00\x00" + profile))
         if exif:
             self._file.write(_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
 

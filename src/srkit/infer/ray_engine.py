@@ -151,6 +151,7 @@ def run_ray(
             "backend": upscaler.backend,
             "precision": upscaler.precision,
             "ensemble": _is_ensemble(upscaler),
+            "png_level": upscaler.png_level,
             # the driver's budget, so that every worker cuts the same tiles as a local run
             "memory_budget": upscaler.memory_budget or min(1 << 30, available_memory() // 4),
         }
