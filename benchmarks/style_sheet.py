@@ -2,12 +2,10 @@
 
     PYTHONPATH=src python benchmarks/style_sheet.py [--size 256] [--gatys-steps 10]
 
-1. ``docs/img/style_sheet.png``: for each content photo, the content, the style (mosaic),
-   Gatys (L-BFGS), the shipped feed-forward model ``style_mosaic`` and, with ``--adain MODEL``,
-   an AdaIN decoder at alpha 0.5 and 1.
-2. ``docs/img/style_vs_published.png``: the published fast-neural-style output of
-   ``style/reference-outputs`` (mosaic) beside srkit's feed-forward model; with ``--adain``,
-   also candy and udnie through AdaIN (held out of ``recipes/untrained/style_adain.yaml``).
+``docs/img/style_sheet.png``: a row per content photo and style: the content, the style, Gatys
+(L-BFGS, the default objective), the published fast-neural-style output of
+``style/reference-outputs`` where there is one, and, when given, a feed-forward model
+(``--ff``, in the rows of its style) and an AdaIN decoder (``--adain``) at alpha 0.5 and 1.
 
 Needs ``SRKIT_DATA`` (``style/``); every image is resized to ``--size`` (longer side) first.
 Prints the wall time of each mode per image.
@@ -75,18 +73,19 @@ class Timer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--gatys-steps", type=int, default=10, help="L-BFGS steps (20 evals each)")
+    parser.add_argument("--gatys-steps", type=int, default=12, help="L-BFGS steps")
+    parser.add_argument("--lbfgs-iters", type=int, default=10, help="evaluations per step")
     parser.add_argument("--content", nargs="+", default=["amber", "chicago"])
-    parser.add_argument("--style", default="mosaic")
-    parser.add_argument("--ff", default="style_mosaic", help="feed-forward model (name or file)")
-    parser.add_argument("--adain", default=None, help="AdaIN decoder (name or file; default: none)")
+    parser.add_argument("--style", nargs="+", default=["mosaic", "candy"])
+    parser.add_argument("--ff", default=None, help="feed-forward model (name or file)")
+    parser.add_argument("--adain", default=None, help="AdaIN decoder (name or file)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     args = parser.parse_args()
     data = Path(os.environ.get("SRKIT_DATA", REPO.parent / "shared" / "data")) / "style"
     if not data.is_dir():
         sys.exit(f"no style data at {data} (set SRKIT_DATA)")
     size = args.size
-    ff, _ = load_style_model(args.ff)
+    ff = load_style_model(args.ff) if args.ff else None
     adain = None
     if args.adain:
         decoder, manifest = load_style_model(args.adain)
@@ -98,41 +97,26 @@ def main() -> None:
         (path,) = [p for p in (data / "styles").iterdir() if p.stem == name]
         return fit(load_image(path), size)
 
-    style = style_image(args.style)
     rows = []
     for name in args.content:
         content = fit(load_image(data / "content" / f"{name}.jpg"), size)
-        row = [
-            (name, content),
-            (f"style: {args.style}", style),
-            (f"Gatys L-BFGS x{args.gatys_steps}", timer.run(
+        for style_name in args.style:
+            style = style_image(style_name)
+            row = [(name, content), (f"style: {style_name}", style)]
+            row.append((f"Gatys L-BFGS x{args.gatys_steps}", timer.run(
                 "gatys", gatys, content, style, network=loss_net, steps=args.gatys_steps,
-                show_progress=False,
-            )),
-            ("feed-forward", timer.run("feed-forward", ff, content)),
-        ]  # fmt: skip
-        if adain is not None:
-            row.append(("AdaIN alpha 0.5", timer.run("adain", adain, content, style, 0.5)))
-            row.append(("AdaIN alpha 1", timer.run("adain", adain, content, style, 1.0)))
-        rows.append(row)
+                lbfgs_iters=args.lbfgs_iters, show_progress=False,
+            )))  # fmt: skip
+            published = data / "reference-outputs" / f"{name}-{style_name}.jpg"
+            if published.is_file():
+                row.append(("published fast-neural-style", fit(load_image(published), size)))
+            if ff is not None and ff[1].get("style_image", "").startswith(style_name):
+                row.append(("srkit feed-forward", timer.run("feed-forward", ff[0], content)))
+            if adain is not None:
+                row.append(("AdaIN alpha 0.5", timer.run("adain", adain, content, style, 0.5)))
+                row.append(("AdaIN alpha 1", timer.run("adain", adain, content, style, 1.0)))
+            rows.append(row)
     sheet(rows, size, args.out / "style_sheet.png")
-
-    content = fit(load_image(data / "content" / "amber.jpg"), size)
-    rows = []
-    pairs = [("mosaic", "mosaic", True)]
-    if adain is not None:
-        pairs += [("candy", "candy", False), ("udnie", "udnie", False)]
-    for name, style_name, ours in pairs:
-        published = fit(load_image(data / "reference-outputs" / f"amber-{name}.jpg"), size)
-        style = style_image(style_name)
-        row = [(f"style: {name}", style), ("published fast-neural-style", published)]
-        if ours:
-            row.append(("srkit feed-forward", timer.run("feed-forward", lambda: ff(content))))
-        if adain is not None:
-            held = "" if ours else " (unseen style)"
-            row.append((f"srkit AdaIN alpha 1{held}", timer.run("adain", adain, content, style)))
-        rows.append(row)
-    sheet(rows, size, args.out / "style_vs_published.png")
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, {size}x{size} images")
     for mode, values in timer.seconds.items():
         print(f"{mode}: {sum(values) / len(values):.2f} s per image ({len(values)} images)")

@@ -88,9 +88,15 @@ def test_relative_objective_known_values():
     # Gram entries 1/3 against 4/3: sum (1)^2 over 9 entries / sum (4/3)^2 over 9 = 9/16
     assert terms.style_loss(x).item() == pytest.approx(9 / 16)
     assert terms.style_loss(2 * x).item() == 0.0
-    # content: |y - x|^2 / |x|^2, per image, then the batch mean
-    assert terms.content_loss(torch.zeros_like(x), x).item() == pytest.approx(1.0)
-    assert terms.content_loss(torch.cat([x, 3 * x]), torch.cat([x, x])).item() == pytest.approx(2.0)
+    # content: features of unit length at each position (LPIPS's normalisation), squared
+    # distance summed over channels, averaged over positions and images
+    red, green = torch.zeros_like(x), torch.zeros_like(x)
+    red[:, 0], green[:, 1] = 1.0, 1.0
+    assert terms.content_loss(red, green).item() == pytest.approx(2.0)
+    assert terms.content_loss(torch.zeros_like(x), x).item() == pytest.approx(1.0, rel=1e-6)
+    assert terms.content_loss(torch.cat([3 * x, red]), torch.cat([x, green])).item() == (
+        pytest.approx(1.0)
+    )  # 3x has x's direction: 0; red against green: 2
     # scale-free: every feature times 3 (Gram times 9) leaves the relative terms alone
     y, s = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
     plain = StyleObjective(identity_net(), s, _one_layer(True)).style_loss(y)
@@ -383,7 +389,7 @@ def test_a_style_recipe_ships_into_the_zoo(tmp_path, monkeypatch):
         "optimizers": {"g": {"lr": 1.0e-3}},
         "train": {"iters": 2, "device": "cpu", "log_every": 1},
         "style": {"style": style, "image_size": 32, "style_size": 32, "width": 4, "blocks": 1,
-                  "tv_weight": 1.0, "colour_weight": 1.0},
+                  "tv_weight": 1.0, "colour_weight": 1.0, "identity_warmup": 1},
     }  # fmt: skip
     recipe.write_text(json.dumps({"model": "style_tiny", "stages": [stage]}))
     RecipeRunner(tmp_path / "runs", show_progress=False).run(recipe)
@@ -391,6 +397,9 @@ def test_a_style_recipe_ships_into_the_zoo(tmp_path, monkeypatch):
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     steps = [entry for entry in logged if "iter" in entry and "tv" in entry]
     assert steps and all(e["tv"] > 0 and e["colour"] > 0 and e["style"] > 0 for e in steps)
+    # the identity warm-up: the first iteration is L1 to the content alone, no loss network
+    warmup = [entry for entry in logged if "identity" in entry]
+    assert len(warmup) == 1 and "style" not in warmup[0] and warmup[0]["iter"] < steps[0]["iter"]
     models = tmp_path / "zoo"
     manifest = ship(recipe, models_dir=models, runs=tmp_path / "runs")
     assert manifest["purpose"] == "style" and manifest["scale"] == 1
@@ -415,3 +424,36 @@ def test_a_style_recipe_ships_into_the_zoo(tmp_path, monkeypatch):
             load_style_model("style_tiny")
     finally:
         zoo.shipped_models.cache_clear()
+
+
+@needs_stlpips
+@pytest.mark.parametrize("task", ["style", "adain"])
+def test_identity_warmup_trains_towards_the_content_first(tmp_path, task):
+    """The warm-up iterations are L1 to the content alone (no style term, no loss network on
+    the output); the style loss takes over after them."""
+    from srkit.train.tasks.style import style_experiment
+    from srkit.train.trainer import train_to_file
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):
+        _image(data / f"p{i}.png", (40, 40), seed=i)
+    style = _image(tmp_path / "s.png", seed=5)
+    options = (
+        {"style": style, "style_size": 32, "width": 4, "blocks": 1}
+        if task == "style"
+        else {"styles": [style], "width": 8}
+    )
+    raw = style_experiment(task, f"warm_{task}", [str(data)], iters=3, batch_size=1,
+                           device="cpu", options={**options, "image_size": 32,
+                                                  "identity_warmup": 2})  # fmt: skip
+    raw["train"]["log_every"] = 1
+    train_to_file(raw, tmp_path / "run", tmp_path / f"{task}.safetensors")
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().split("\n")
+              if line.strip()]  # fmt: skip
+    kinds = [("identity" in e, "style" in e) for e in logged if "iter" in e and "loss" in e]
+    assert kinds == [(True, False), (True, False), (False, True)]
+    from srkit.train.experiment import experiment_from_dict
+
+    with pytest.raises(ValueError, match="identity_warmup"):
+        experiment_from_dict({**raw, task: {**raw[task], "identity_warmup": -1}})

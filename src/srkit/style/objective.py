@@ -11,9 +11,13 @@ Two settings (:data:`OBJECTIVES`):
     The default for the offline ST-LPIPS trunk. Under that trunk the relu4_3 Gram matrix is
     about 1e4 times larger than the others, so the published sum is relu4_3 alone, and that
     layer does not tell a stylised image from its content photo (docs/style.md). Here every
-    term is divided by the energy of its target, so each layer counts alike:
-    ``|G(y) - G(s)|^2 / |G(s)|^2`` per layer and scale, and ``|f(y) - f(x)|^2 / |f(x)|^2`` for
-    content (at relu4_3, which keeps the layout). The style image is also compared at half size
+    style term is divided by the energy of its target, so each layer counts alike:
+    ``|G(y) - G(s)|^2 / |G(s)|^2`` per layer and scale. Content compares features normalised
+    to unit length at each position, as LPIPS does (``|n(f(y)) - n(f(x))|^2`` summed over
+    channels, averaged over positions) at relu2_2 and relu5_3: under this trunk a stylised
+    photo has far larger activations than its content, so raw feature distances rank a flat
+    grey image closer to the photo than the published stylised outputs, while the normalised
+    ones rank those outputs closest. The style image is also compared at half size
     (``scales``: larger strokes within the same receptive fields) and by the Gram matrix of its
     pixels (``colour``: the palette, which this trunk's first layers hardly see).
 
@@ -60,11 +64,11 @@ OBJECTIVES: dict[str, ObjectiveSettings] = {
     ),
     "relative": ObjectiveSettings(
         style_layers=dict.fromkeys(STYLE_LAYERS, 1.0),
-        content_layers={"relu4_3": 1.0},
+        content_layers={"relu2_2": 1.0, "relu5_3": 1.0},
         scales=(1, 2),
         colour=3.0,
         relative=True,
-        content_weight=0.05,
+        content_weight=1.0,
         style_weight=1.0,
     ),
 }
@@ -92,6 +96,11 @@ def _rescale(x: torch.Tensor, factor: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     size = (max(1, round(h / factor)), max(1, round(w / factor)))
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def unit_features(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Each position's feature vector divided by its length (LPIPS's normalisation)."""
+    return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
 
 
 def pixel_features(x: torch.Tensor) -> torch.Tensor:
@@ -157,11 +166,10 @@ class StyleObjective(nn.Module):
             real = self.net(x, layers)
         total = y.new_zeros(())
         for layer, weight in self.settings.content_layers.items():
-            err = (fake[layer].float() - real[layer].float()).pow(2)
             if self.settings.relative:
-                energy = real[layer].float().pow(2).flatten(1).sum(1).clamp_min(1e-12)
-                value = (err.flatten(1).sum(1) / energy).mean()
+                diff = unit_features(fake[layer].float()) - unit_features(real[layer].float())
+                value = diff.pow(2).sum(1).mean()
             else:
-                value = err.mean()
+                value = (fake[layer].float() - real[layer].float()).pow(2).mean()
             total = total + weight * value
         return total

@@ -20,6 +20,7 @@ objective (what ``auto`` picks for the offline trunk; ``published`` is the paper
       objective: auto
       style_weight: 1        # default: 1 (relative), 10 (published, the paper's)
       width: 1               # 1: the published channel counts; 2 or 4 divide them
+      identity_warmup: 0     # first N iterations: decode the content's own features, L1
 
 The exported decoder (purpose ``style``) is what ``srkit style adain --model`` reads.
 """
@@ -35,7 +36,7 @@ from torch import nn
 
 from srkit.features import feature_network
 from srkit.style import AdainDecoder, AdainModel, adain_losses
-from srkit.style.core import save_style_model
+from srkit.style.core import fit_size, save_style_model
 from srkit.style.objective import objective_name
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache
@@ -72,6 +73,7 @@ class AdainTask(Task):
         style_weight: float | None = None  # None: 1 (relative), 10 (published)
         width: int = 1
         output: str = "tanh"  # bounded to [0, 1]; "linear" as published
+        identity_warmup: int = 0  # first iterations: decode the content's own features (L1)
 
         def __post_init__(self) -> None:
             if not self.styles:
@@ -79,6 +81,8 @@ class AdainTask(Task):
             self.objective = objective_name(self.objective, self.network)
             if self.style_weight is None:
                 self.style_weight = ADAIN_STYLE_WEIGHTS[self.objective]
+            if self.identity_warmup < 0:
+                raise ValueError("adain.identity_warmup must be >= 0")
             if self.image_size < 16 or self.style_weight < 0 or self.width < 1:
                 raise ValueError("adain: image_size >= 16, style_weight >= 0, width >= 1")
 
@@ -104,6 +108,15 @@ class AdainTask(Task):
 
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         self.model.decoder = self.ctx.models["g"]
+        if iteration < self.options.identity_warmup:
+            x = batch.lr
+            with self.ctx.autocast():
+                with torch.no_grad():
+                    features = self.model.encode(x)
+                out = fit_size(self.model.decoder(features), *x.shape[-2:]).float()
+                identity = (out - x).abs().mean()
+            self.ctx.backward_step("g", identity)
+            return {"loss": identity.detach(), "identity": identity.detach()}
         with self.ctx.autocast():
             loss, parts = adain_losses(
                 self.model, batch.lr, batch.hr, self.options.style_weight,

@@ -23,6 +23,7 @@ picks for the offline trunk) normalises each term by its target. ``content_weigh
       objective: auto         # relative (offline trunk) or published (ImageNet VGG)
       tv_weight: 0            # squared total variation (Johnson et al.'s TV regulariser)
       colour_weight: 0        # MSE of the 4x4-averaged output and content (low frequencies)
+      identity_warmup: 0      # first N iterations: L1 to the content only (start as identity)
 
 The exported model is a ``.safetensors`` + JSON manifest whose purpose is ``style``
 (``srkit style apply --model``).
@@ -93,6 +94,7 @@ class StyleTask(Task):
         output: str = "tanh"  # the paper's scaled tanh; "linear" as pytorch/examples
         tv_weight: float = 0.0  # squared total variation (the paper's TV regulariser)
         colour_weight: float = 0.0  # MSE of 4x4-average-pooled output and content
+        identity_warmup: int = 0  # first iterations: L1 to the content only (start as identity)
 
         def __post_init__(self) -> None:
             if not self.style:
@@ -102,6 +104,8 @@ class StyleTask(Task):
             if self.width < 1 or self.blocks < 0:
                 raise ValueError("style.width must be >= 1 and style.blocks >= 0")
             check_output(self.output)
+            if self.identity_warmup < 0:
+                raise ValueError("style.identity_warmup must be >= 0")
             if self.tv_weight < 0 or self.colour_weight < 0:
                 raise ValueError("style.tv_weight and style.colour_weight must be >= 0")
             self.objective = objective_name(self.objective, self.network)
@@ -132,6 +136,11 @@ class StyleTask(Task):
 
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         o, x = self.options, batch.lr
+        if iteration < o.identity_warmup:
+            with self.ctx.autocast():
+                identity = (self.ctx.models["g"](x).float() - x).abs().mean()
+            self.ctx.backward_step("g", identity)
+            return {"loss": identity.detach(), "identity": identity.detach()}
         with self.ctx.autocast():
             y = self.ctx.models["g"](x).float()
             content = self.terms.content_loss(y, x)
