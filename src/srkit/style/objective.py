@@ -68,7 +68,7 @@ OBJECTIVES: dict[str, ObjectiveSettings] = {
         scales=(1, 2),
         colour=3.0,
         relative=True,
-        content_weight=1.0,
+        content_weight=0.05,
         style_weight=1.0,
     ),
 }
