@@ -206,3 +206,21 @@ def test_cli_export_and_speed(tmp_path: Path) -> None:
         ("onnxruntime", "fp32"),
     ]
     assert rows[1]["max_abs_vs_fp32"] < 1e-4 and rows[1]["mp_per_s"] > 0
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_runtime_backends_serve_several_threads_at_once(backend: str, tmp_path: Path) -> None:
+    """`srkit faces eval` calls one deployed model from worker threads; each call must get its
+    own answer (OpenVINO's compiled model has one infer request: "Infer Request is busy")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _need(backend)
+    model = tiny()
+    deployed = prepare(model, backend, "fp32", cache=tmp_path)
+    torch.manual_seed(0)
+    inputs = [torch.rand(1, 3, 16, 16) for _ in range(24)]
+    expected = [model(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(deployed, inputs))
+    for out, ref in zip(outputs, expected, strict=True):
+        assert float((out - ref).abs().max()) < 1e-4

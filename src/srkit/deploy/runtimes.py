@@ -3,10 +3,14 @@
 OpenVINO compiles one static-shape model per input size it sees (faster than a dynamic one), up
 to ``STATIC_SHAPES`` sizes, then one dynamic model for the rest. On CPUs with bf16 support
 OpenVINO would silently run fp32 models in bf16: the precision hint is always set explicitly.
+An OpenVINO module may be called from several threads at once (`srkit faces eval` scores faces
+on worker threads): compiling is locked, and each thread runs its own infer request (a compiled
+model's own request serves one call at a time: "Infer Request is busy").
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -61,8 +65,14 @@ class OpenVINOModule(nn.Module):
         }
         self._static: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self._dynamic = None
+        self._lock = threading.Lock()
+        self._local = threading.local()  # this thread's infer requests, per compiled model
 
     def _compiled(self, shape: tuple[int, ...]):
+        with self._lock:
+            return self._compile(shape)
+
+    def _compile(self, shape: tuple[int, ...]):
         compiled = self._static.get(shape)
         if compiled is not None:
             return compiled
@@ -79,8 +89,14 @@ class OpenVINOModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feed = np.ascontiguousarray(x.detach().float().numpy())
         compiled = self._compiled(tuple(feed.shape))
-        result = compiled(feed)  # compiled models are callable: a dict of outputs
-        return torch.from_numpy(np.asarray(result[compiled.outputs[0]]).copy())
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
+        request = requests.get(id(compiled))
+        if request is None:
+            request = requests[id(compiled)] = compiled.create_infer_request()
+        request.infer({0: feed})
+        return torch.from_numpy(np.asarray(request.get_output_tensor(0).data).copy())
 
 
 def openvino_available() -> bool:
