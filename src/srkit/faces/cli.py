@@ -85,7 +85,7 @@ def eval_(
     ] = None,
     backend: Annotated[
         list[str] | None,
-        typer.Option(help="Score on deployment backends too: openvino/int8, torch/bf16, ..."),
+        typer.Option(help="Score on these backends (torch/fp32: eager), e.g. openvino/int8."),
     ] = None,
 ) -> None:
     """Score SR models by how well super-resolved faces keep their identity.
@@ -121,7 +121,7 @@ def eval_(
                 metrics=metrics.split(",") if metrics else None,
                 backends=backend or None,
                 progress=True,
-                log=lambda msg: _out.print(msg, highlight=False),
+                log=lambda msg: _out.print(msg, highlight=False, markup=False),
             )
     except (
         MissingModelError,
