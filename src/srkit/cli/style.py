@@ -20,6 +20,13 @@ _DEFAULT_DATA = ["${SRKIT_DATA}/sr/train/T91", "${SRKIT_DATA}/sr/train/BSDS200"]
 _OBJECTIVE_HELP = (
     "auto (relative for the offline trunk, published for an ImageNet file), relative or published."
 )
+_Objective = Annotated[str, typer.Option(help=_OBJECTIVE_HELP)]
+_ContentWeight = Annotated[
+    float | None, typer.Option(help="Content weight (default: the objective's).")
+]
+_StyleWeight = Annotated[
+    float | None, typer.Option(help="Style weight (default: the objective's).")
+]
 
 
 def _check_output(path: Path, overwrite: bool) -> None:
@@ -38,13 +45,9 @@ def gatys(
     size: Annotated[int, typer.Option(help="Longer side of the output, in pixels.")] = 512,
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 50,
     optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = "lbfgs",
-    objective: Annotated[str, typer.Option(help=_OBJECTIVE_HELP)] = "auto",
-    content_weight: Annotated[
-        float | None, typer.Option(help="Content weight (default: the objective's).")
-    ] = None,
-    style_weight: Annotated[
-        float | None, typer.Option(help="Style weight (default: the objective's).")
-    ] = None,
+    objective: _Objective = "auto",
+    content_weight: _ContentWeight = None,
+    style_weight: _StyleWeight = None,
     tv_weight: Annotated[float, typer.Option(help="Weight of total variation.")] = 1e-4,
     network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "stlpips_vgg16",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT.")] = False,
@@ -101,13 +104,9 @@ def train(
     iters: Annotated[int, typer.Option(help="Training iterations.")] = 2000,
     batch_size: Annotated[int, typer.Option(help="Images per iteration.")] = 4,
     width: Annotated[int, typer.Option(help="Channels of the first conv (32 published).")] = 32,
-    objective: Annotated[str, typer.Option(help=_OBJECTIVE_HELP)] = "auto",
-    content_weight: Annotated[
-        float | None, typer.Option(help="Content weight (default: the objective's).")
-    ] = None,
-    style_weight: Annotated[
-        float | None, typer.Option(help="Style weight (default: the objective's).")
-    ] = None,
+    objective: _Objective = "auto",
+    content_weight: _ContentWeight = None,
+    style_weight: _StyleWeight = None,
     network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "stlpips_vgg16",
     run_dir: Annotated[Path | None, typer.Option(help="Run folder (default runs/NAME).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
@@ -140,7 +139,7 @@ def train_adain(
     iters: Annotated[int, typer.Option(help="Training iterations.")] = 2000,
     batch_size: Annotated[int, typer.Option(help="Pairs per iteration.")] = 4,
     width: Annotated[int, typer.Option(help="Divides the decoder's channels (1: published).")] = 1,
-    objective: Annotated[str, typer.Option(help=_OBJECTIVE_HELP)] = "auto",
+    objective: _Objective = "auto",
     style_weight: Annotated[
         float | None, typer.Option(help="Style weight (default: 1 relative, 10 published).")
     ] = None,

@@ -89,9 +89,7 @@ class OpenVINOModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feed = np.ascontiguousarray(x.detach().float().numpy())
         compiled = self._compiled(tuple(feed.shape))
-        requests = getattr(self._local, "requests", None)
-        if requests is None:
-            requests = self._local.requests = {}
+        requests = self._local.__dict__.setdefault("requests", {})  # this thread's
         request = requests.get(id(compiled))
         if request is None:
             request = requests[id(compiled)] = compiled.create_infer_request()

@@ -19,15 +19,18 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency; plain zlib st
 BACKEND = "zlib" if _impl is zlib else "zlib-ng"
 
 
+def check_level(level: int, name: str = "PNG compression level") -> int:
+    """``level`` if it is a deflate level (0-9), else a ``ValueError`` naming ``name``."""
+    if not 0 <= level <= 9:
+        raise ValueError(f"{name} must be 0..9, got {level}")
+    return level
+
+
 def compressobj(level: int = 6) -> Any:
     """A streaming compressor (``compress(bytes)`` / ``flush()``), zlib format."""
-    if not 0 <= level <= 9:
-        raise ValueError(f"PNG compression level must be 0..9, got {level}")
-    return _impl.compressobj(level)
+    return _impl.compressobj(check_level(level))
 
 
 def compress(data: bytes, level: int = 6) -> bytes:
     """``data`` deflated in zlib format at ``level``."""
-    if not 0 <= level <= 9:
-        raise ValueError(f"PNG compression level must be 0..9, got {level}")
-    return _impl.compress(data, level)
+    return _impl.compress(data, check_level(level))

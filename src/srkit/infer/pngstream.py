@@ -3,8 +3,8 @@
 8- or 16-bit gray, gray+alpha, RGB or RGBA, with the ICC profile (``iCCP``) and EXIF (``eXIf``)
 kept. Rows are filtered with libpng's heuristic (``srkit.image.io``'s filter) and deflated
 incrementally (zlib-ng when installed: :mod:`srkit.image.deflate`); IDAT chunks are flushed as
-the compressor produces them. The file is written
-beside the target and renamed into place on ``close()``, so readers never see half a file.
+the compressor produces them. The file is written beside the target and renamed into place on
+``close()``, so readers never see half a file.
 """
 
 from __future__ import annotations

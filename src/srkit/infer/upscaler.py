@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from srkit.deploy import prepare
+from srkit.image import deflate
 from srkit.image.io import LoadedImage, from_tensor, image_from_array, read_image, write_image
 from srkit.image.resize import imresize
 from srkit.infer.pngstream import PNGStreamWriter
@@ -130,9 +131,7 @@ class Upscaler:
         on_message: Callable[[str], None] | None = None,
         png_level: int = PNG_LEVEL,
     ) -> None:
-        if not 0 <= png_level <= 9:
-            raise ValueError(f"png_level must be 0..9, got {png_level}")
-        self.png_level = png_level
+        self.png_level = deflate.check_level(png_level, "png_level")
         base = load_model(model, scale)
         self.base_model = base
         self.scale = int(base.scale)

@@ -24,7 +24,12 @@ from srkit.common.progress import progress_bar
 from srkit.features import FeatureNet, feature_network
 from srkit.losses.perceptual import TotalVariationLoss
 from srkit.style.nets import AdainDecoder, TransformerNet, adain, channel_stats
-from srkit.style.objective import StyleObjective, objective_for, pixel_features
+from srkit.style.objective import (
+    StyleObjective,
+    objective_for,
+    objective_weights,
+    pixel_features,
+)
 from srkit.weights.errors import WeightsError
 from srkit.weights.native import (
     FORMAT,
@@ -121,10 +126,9 @@ def gatys(
         raise ValueError(f"optimizer must be lbfgs or adam, got {optimizer!r}")
     net = feature_network(network) if isinstance(network, str) else network
     settings = objective_for(objective, net.name)
-    cw = settings.content_weight if content_weight is None else content_weight
-    sw = settings.style_weight if style_weight is None else style_weight
-    if min(cw, sw, tv_weight) < 0:
-        raise ValueError("the loss weights must be >= 0")
+    cw, sw = objective_weights(settings, content_weight, style_weight)
+    if tv_weight < 0:
+        raise ValueError(f"tv_weight must be >= 0, got {tv_weight}")
     terms = StyleObjective(net, style, settings)
     tv = TotalVariationLoss("l2")
     image = (content.clone() if init == "content" else torch.rand_like(content)).contiguous()

@@ -90,6 +90,18 @@ def objective_for(name: str, network: str) -> ObjectiveSettings:
     return OBJECTIVES[objective_name(name, network)]
 
 
+def objective_weights(
+    settings: ObjectiveSettings, content_weight: float | None, style_weight: float | None
+) -> tuple[float, float]:
+    """The content and style weights to use: the ones given, else the objective's; both
+    must be >= 0."""
+    cw = settings.content_weight if content_weight is None else content_weight
+    sw = settings.style_weight if style_weight is None else style_weight
+    if cw < 0 or sw < 0:
+        raise ValueError(f"content and style weights must be >= 0, got {cw}, {sw}")
+    return cw, sw
+
+
 def _rescale(x: torch.Tensor, factor: int) -> torch.Tensor:
     if factor == 1:
         return x
@@ -129,8 +141,8 @@ class StyleObjective(nn.Module):
         with torch.no_grad():
             targets = self._grams(style.float())
         self.targets = {k: v[0] for k, v in targets.items()}
-        self.norms = {
-            k: (v.pow(2).sum() if settings.relative else torch.tensor(float(v.numel())))
+        self.norms = {  # what each squared Gram difference is divided by
+            k: float(v.pow(2).sum() if settings.relative else v.numel())
             for k, v in self.targets.items()
         }
 
@@ -156,7 +168,7 @@ class StyleObjective(nn.Module):
         for key, gram in grams.items():
             target = self.targets[key].to(gram.device)
             diff = (gram - target).pow(2).flatten(1).sum(1).mean()
-            total = total + self._weight(key) * diff / self.norms[key].to(gram.device)
+            total = total + self._weight(key) * diff / self.norms[key]
         return total / (len(grams) if self.settings.relative else 1)
 
     def content_loss(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ from srkit.style.objective import objective_name
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache
 from srkit.train.task import ExportRecord, Task, cpu_copy
-from srkit.train.tasks.style import ContentCrops, content_cache
+from srkit.train.tasks.style import ContentCrops, content_cache, identity_step
 
 #: the default style weight of each objective
 ADAIN_STYLE_WEIGHTS = {"published": 10.0, "relative": 1.0}
@@ -110,13 +110,13 @@ class AdainTask(Task):
         self.model.decoder = self.ctx.models["g"]
         if iteration < self.options.identity_warmup:
             x = batch.lr
-            with self.ctx.autocast():
+
+            def decode_own_features() -> torch.Tensor:
                 with torch.no_grad():
                     features = self.model.encode(x)
-                out = fit_size(self.model.decoder(features), *x.shape[-2:]).float()
-                identity = (out - x).abs().mean()
-            self.ctx.backward_step("g", identity)
-            return {"loss": identity.detach(), "identity": identity.detach()}
+                return fit_size(self.model.decoder(features), *x.shape[-2:])
+
+            return identity_step(self.ctx, decode_own_features, x)
         with self.ctx.autocast():
             loss, parts = adain_losses(
                 self.model, batch.lr, batch.hr, self.options.style_weight,

@@ -41,10 +41,10 @@ from torch import nn
 
 from srkit.features import feature_network
 from srkit.losses.perceptual import TotalVariationLoss
-from srkit.style import OBJECTIVES, StyleObjective, TransformerNet, load_image, objective_for
+from srkit.style import OBJECTIVES, StyleObjective, TransformerNet, load_image
 from srkit.style.core import save_style_model
 from srkit.style.nets import check_output
-from srkit.style.objective import objective_name
+from srkit.style.objective import objective_name, objective_weights
 from srkit.train.batch import Batch
 from srkit.train.data import ImageCache, sample_rng
 from srkit.train.task import ExportRecord, Task, cpu_copy
@@ -70,6 +70,15 @@ class ContentCrops(torch.utils.data.Dataset):
         if rng.random() < 0.5:
             x = x.flip(-1)
         return {"lr": x.contiguous()}
+
+
+def identity_step(ctx, produce, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One warm-up step of ``g``: L1 of ``produce()`` (its output, under autocast) to the
+    content ``x`` alone, so the style terms later start from a copy of the photo."""
+    with ctx.autocast():
+        identity = (produce().float() - x).abs().mean()
+    ctx.backward_step("g", identity)
+    return {"loss": identity.detach(), "identity": identity.detach()}
 
 
 def content_cache(config, size: int, show_progress: bool) -> ImageCache:
@@ -109,13 +118,9 @@ class StyleTask(Task):
             if self.tv_weight < 0 or self.colour_weight < 0:
                 raise ValueError("style.tv_weight and style.colour_weight must be >= 0")
             self.objective = objective_name(self.objective, self.network)
-            settings = OBJECTIVES[self.objective]
-            if self.content_weight is None:
-                self.content_weight = settings.content_weight
-            if self.style_weight is None:
-                self.style_weight = settings.style_weight
-            if self.content_weight < 0 or self.style_weight < 0:
-                raise ValueError("style.content_weight and style.style_weight must be >= 0")
+            self.content_weight, self.style_weight = objective_weights(
+                OBJECTIVES[self.objective], self.content_weight, self.style_weight
+            )
 
     def batch_fields(self) -> set[str]:
         return {"lr"}
@@ -126,7 +131,7 @@ class StyleTask(Task):
         self.add_optimizer("g")
         net = feature_network(o.network).to(self.ctx.device)
         style = load_image(o.style, o.style_size).to(self.ctx.device)
-        self.terms = StyleObjective(net, style, objective_for(o.objective, o.network))
+        self.terms = StyleObjective(net, style, OBJECTIVES[o.objective])
         self.tv = TotalVariationLoss("l2")
 
     def dataset(self) -> torch.utils.data.Dataset:
@@ -137,10 +142,7 @@ class StyleTask(Task):
     def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
         o, x = self.options, batch.lr
         if iteration < o.identity_warmup:
-            with self.ctx.autocast():
-                identity = (self.ctx.models["g"](x).float() - x).abs().mean()
-            self.ctx.backward_step("g", identity)
-            return {"loss": identity.detach(), "identity": identity.detach()}
+            return identity_step(self.ctx, lambda: self.ctx.models["g"](x), x)
         with self.ctx.autocast():
             y = self.ctx.models["g"](x).float()
             content = self.terms.content_loss(y, x)
