@@ -205,3 +205,47 @@ def test_gan_configuration_is_checked_before_any_work(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="d need an optimizer"):
         load_experiment(path)
+
+
+def test_the_generators_loss_networks_move_to_the_tasks_device(tmp_path):
+    # the perceptual term's feature network must run where the generator runs (a GPU in real
+    # use); the meta device stands in for it: nothing of the task may stay on the CPU
+    from srkit.train.task import TaskContext
+    from srkit.train.tasks import task_class
+
+    path = gan_config(tmp_path, losses={"g": [{"name": "l1"}, {"name": "perceptual", "options": {
+        "network": "stlpips_alex", "layers": {"relu1": 1.0}}}]})  # fmt: skip
+    config = load_experiment(path)
+    task = task_class("gan")(config, TaskContext(device=torch.device("meta"), show_progress=False))
+    task.build(resuming=False)
+    tensors = [*task.criterion.parameters(), *task.criterion.buffers()]
+    assert tensors  # the perceptual term holds the AlexNet trunk
+    assert {t.device.type for t in tensors} == {"meta"}
+    for name in ("g", "d"):
+        assert {p.device.type for p in task.networks[name].parameters()} == {"meta"}
+
+
+@pytest.mark.parametrize(("kind", "discriminator", "port"),
+                         [("wgan_gp", "unet_sn", 29551), ("ragan", "srgan_vgg", 29552)])  # fmt: skip
+def test_gan_under_ddp_keeps_identical_replicas(tmp_path, kind, discriminator, port):
+    # two processes (gloo): the gradient penalty's double backward through the DDP-wrapped
+    # discriminator (spectral norm), and batch norm's buffers (the SRGAN discriminator)
+    options = {"arch": discriminator, "options": TINY_D[discriminator]}
+    path = gan_config(tmp_path, gan={"kind": kind, "discriminator": options},
+                      train={"iters": 6, "checkpoint_every": 6, "ema": 0.9, "device": "cpu",
+                             "log_every": 1})  # fmt: skip
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               f"--master_port={port}", "-m", "srkit.cli", "train", str(path), "--out",
+               str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("world_size") == 2 for r in log)
+    check = [r for r in log if "replicas_identical" in r]
+    assert check and check[-1]["replicas_identical"] is True
+    steps = [r for r in log if "loss_d" in r]
+    assert steps and all(math.isfinite(r["loss_d"]) for r in steps)
+    if kind == "wgan_gp":
+        assert all(math.isfinite(r["gp"]) and r["gp"] >= 0 for r in steps)
+    assert (out / "gan.safetensors").exists()

@@ -383,7 +383,7 @@ class DegradationTask(Task):
         self.adversarial = adversarial_loss(options.kind)
         self.criterion = WeightedLoss(
             config.losses["g"], net_channels="rgb", fields={"lr", "hr"}, where="losses.g"
-        )
+        ).to(ctx.device)
 
     def dataset(self) -> torch.utils.data.Dataset:
         config, show = self.config, self.ctx.show_progress

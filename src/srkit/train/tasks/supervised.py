@@ -141,7 +141,7 @@ class SupervisedTask(Task):
             fields=self.batch_fields(),
             crop=getattr(self.options, "loss_crop", 0),
             where="losses.g",
-        )
+        ).to(ctx.device)  # feature networks (perceptual, identity) run beside the generator
         if config.teacher is not None:
             self.teacher = load(
                 config.teacher.model, scale=config.scale, arch=config.teacher.arch,
