@@ -225,8 +225,10 @@ def test_the_generators_loss_networks_move_to_the_tasks_device(tmp_path):
         assert {p.device.type for p in task.networks[name].parameters()} == {"meta"}
 
 
-@pytest.mark.parametrize(("kind", "discriminator", "port"),
-                         [("wgan_gp", "unet_sn", 29551), ("ragan", "srgan_vgg", 29552)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "discriminator", "port"),
+    [("wgan_gp", "unet_sn", 29551), ("ragan", "srgan_vgg", 29552)],
+)
 def test_gan_under_ddp_keeps_identical_replicas(tmp_path, kind, discriminator, port):
     # two processes (gloo): the gradient penalty's double backward through the DDP-wrapped
     # discriminator (spectral norm), and batch norm's buffers (the SRGAN discriminator)
