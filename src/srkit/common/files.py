@@ -143,3 +143,9 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Pat
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def cache_dir() -> Path:
+    """srkit's cache folder: ``$SRKIT_CACHE``, or ``~/.cache/srkit``."""
+    env = os.environ.get("SRKIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "srkit"

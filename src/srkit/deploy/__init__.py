@@ -15,15 +15,43 @@ backend            precisions             what runs
 
 onnxruntime and openvino are optional (``pip install 'srkit[deploy]'``) and imported only
 when used. int8 is calibrated on ``calib`` (a folder of typical inputs; the bundled Set5 when
-``None``). See ``docs/deploy.md``.
+``None``). The exported and calibrated files are kept between runs (:mod:`srkit.deploy.cache`).
+See ``docs/deploy.md``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from srkit.deploy.common import PRECISIONS, DeployError, as_network_model, core_of, work_dir, wrap
-from srkit.deploy.export import export, export_onnx, export_openvino, quantize_int8
+import torch
+
+from srkit.deploy.cache import (
+    arrays_digest,
+    cached_file,
+    deploy_cache_dir,
+    key_digest,
+    remake_on_failure,
+    weights_digest,
+)
+from srkit.deploy.common import (
+    PRECISIONS,
+    DeployError,
+    as_network_model,
+    calibration_batches,
+    core_of,
+    require,
+    work_dir,
+    wrap,
+)
+from srkit.deploy.export import (
+    EXPORT_VERSION,
+    OPSET,
+    QUANTISER,
+    export,
+    export_onnx,
+    export_openvino,
+    quantize_int8,
+)
 from srkit.deploy.runtimes import (
     OpenVINOModule,
     OrtModule,
@@ -75,7 +103,9 @@ def prepare(
     calib: str | Path | None = None,
     cache: str | Path | None = None,
 ):
-    """``model`` on ``backend`` at ``precision`` (files go to ``cache``, a temp folder if None)."""
+    """``model`` on ``backend`` at ``precision``. The ONNX and int8 files are kept in
+    ``cache`` (default: ``$SRKIT_CACHE/deploy``, see :mod:`srkit.deploy.cache`) and reused by
+    later runs with the same weights, calibration crops and toolchain."""
     if backend not in SUPPORTED:
         raise DeployError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
@@ -89,18 +119,53 @@ def prepare(
     net_model = as_network_model(model, f"backend {backend}/{precision}")
     if backend.startswith("torch"):
         return prepare_torch(net_model, backend, precision)
-    folder = work_dir(cache)
-    stem = folder / f"{Path(net_model.name).name}_x{net_model.scale}"
-    onnx_fp32 = export_onnx(net_model, stem.with_suffix(".onnx"))
-    source = onnx_fp32
-    if precision == "int8":
-        int8_path = stem.with_name(stem.name + "_int8.onnx")
-        source = quantize_int8(net_model, onnx_fp32, int8_path, calib)
+    folder = work_dir(cache) if cache is not None else (deploy_cache_dir() or work_dir(None))
+    source, hit, remake = _deploy_file(net_model, precision, calib, folder)
     if backend == "onnxruntime":
-        return wrap(net_model, OrtModule(source), f"onnxruntime/{precision}", file=str(source))
+        module = remake_on_failure(source, hit, OrtModule, remake)
+        return wrap(net_model, module, f"onnxruntime/{precision}", file=str(source))
     hint = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision]
-    module = OpenVINOModule(source, precision=hint)
+    module = remake_on_failure(source, hit, lambda p: OpenVINOModule(p, precision=hint), remake)
     return wrap(net_model, module, f"openvino/{precision}", file=str(source))
+
+
+def _deploy_file(net_model, precision: str, calib, folder: Path):
+    """The ONNX file ``precision`` runs (fp32, or the calibrated int8 QDQ model) from the
+    deployment cache (:mod:`srkit.deploy.cache`), made when missing; returns ``(path, hit,
+    remake)``, ``remake()`` making it again."""
+    stem = f"{Path(net_model.name).name}_x{net_model.scale}"
+    fp32_key = key_digest({
+        "weights": weights_digest(core_of(net_model)), "scale": net_model.scale,
+        "convention": repr(net_model.convention), "name": net_model.name,
+        "arch": net_model.info.get("arch"), "opset": OPSET, "torch": torch.__version__,
+        "export": EXPORT_VERSION,
+    })  # fmt: skip
+    fp32_path = folder / f"{stem}-{fp32_key}.onnx"
+
+    def make_fp32() -> Path:
+        return cached_file(fp32_path, lambda p: export_onnx(net_model, p))[0]
+
+    if precision != "int8":
+        hit = fp32_path.is_file() and fp32_path.stat().st_size > 0
+        return make_fp32(), hit, make_fp32
+    ort = require("onnxruntime", "int8 quantisation")
+    batches = calibration_batches(
+        calib, net_model.convention.channels, QUANTISER["samples"], QUANTISER["crop"]
+    )
+    int8_key = key_digest({
+        "onnx": fp32_key, "calibration": arrays_digest(batches),
+        "onnxruntime": ort.__version__, "quantiser": QUANTISER,
+    })  # fmt: skip
+    int8_path = folder / f"{stem}-{int8_key}.int8.onnx"
+
+    def make_int8() -> Path:
+        return cached_file(
+            int8_path, lambda p: quantize_int8(net_model, make_fp32(), p, batches=batches)
+        )[0]
+
+    if int8_path.is_file() and int8_path.stat().st_size > 0:
+        return int8_path, True, make_int8
+    return make_int8(), False, make_int8
 
 
 __all__ += ["as_network_model", "core_of", "wrap"]

@@ -11,7 +11,6 @@ network's weights, so the next run starts at once and another machine measures f
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -23,8 +22,9 @@ from typing import Any
 
 import torch
 
-from srkit.common.files import write_text_atomic
+from srkit.common.files import cache_dir, write_text_atomic
 from srkit.common.machine import cpu_flags, cpu_name
+from srkit.deploy.cache import weights_digest
 
 BUDGET_DB = 0.05  # Set5 Y-PSNR an automatic choice may lose against eager fp32
 
@@ -48,19 +48,7 @@ class BackendChoice:
 
 
 def cache_file() -> Path:
-    root = os.environ.get("SRKIT_CACHE") or Path.home() / ".cache" / "srkit"
-    return Path(root) / "backends.json"
-
-
-def weights_digest(net: torch.nn.Module) -> str:
-    """sha256 of the network's tensors (names, shapes, dtypes and bytes), in ``state_dict``
-    order: the same weights give the same key whatever file they came from."""
-    h = hashlib.sha256()
-    for name, tensor in net.state_dict().items():
-        t = tensor.detach().to("cpu").contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    return cache_dir() / "backends.json"
 
 
 def machine_key() -> str:

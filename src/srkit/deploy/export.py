@@ -33,6 +33,12 @@ from srkit.deploy.common import (
 )
 
 OPSET = 17
+# what the deployment cache (srkit.deploy.cache) keys files on besides their inputs: bump
+# EXPORT_VERSION when export_onnx writes other files, QUANTISER when quantize_int8's defaults or
+# sensitive_convs change
+EXPORT_VERSION = 1
+QUANTISER: dict = {"version": 1, "samples": 32, "crop": 96, "keep_float": "auto",
+                   "method": "percentile", "op_types": ["Conv"], "percentile": 99.999}  # fmt: skip
 PRE_UPSAMPLING = ("srcnn", "vdsr", "drcn")
 
 
@@ -134,13 +140,15 @@ def quantize_int8(
     out: str | Path,
     calib: str | Path | None = None,
     *,
-    samples: int = 32,
-    crop: int = 96,
-    keep_float: list[str] | str | None = "auto",
-    method: str = "percentile",
-    op_types: tuple[str, ...] | None = ("Conv",),
+    samples: int = QUANTISER["samples"],
+    crop: int = QUANTISER["crop"],
+    keep_float: list[str] | str | None = QUANTISER["keep_float"],
+    method: str = QUANTISER["method"],
+    op_types: tuple[str, ...] | None = tuple(QUANTISER["op_types"]),
+    batches: list[np.ndarray] | None = None,
 ) -> Path:
-    """Static int8 QDQ model from ``onnx_fp32``, calibrated on crops of ``calib`` images.
+    """Static int8 QDQ model from ``onnx_fp32``, calibrated on crops of ``calib`` images
+    (or on ``batches``, crops already cut by :func:`calibration_batches`).
 
     ``keep_float``: node names left in float; ``"auto"``: :func:`sensitive_convs`; ``None``:
     quantise every convolution. ``method``: ``minmax`` or ``percentile`` (99.999%).
@@ -149,7 +157,8 @@ def quantize_int8(
     """
     model = as_network_model(model, "int8 quantisation")
     quant = require("onnxruntime.quantization", "int8 quantisation")
-    batches = calibration_batches(calib, model.convention.channels, samples, crop)
+    if batches is None:
+        batches = calibration_batches(calib, model.convention.channels, samples, crop)
 
     class Reader(quant.CalibrationDataReader):
         def __init__(self) -> None:
@@ -201,7 +210,9 @@ def _quantize(quant, source, out, reader, keep_float, calibrate_method, method, 
         calibrate_method=calibrate_method,
         nodes_to_exclude=list(keep_float or []),
         op_types_to_quantize=list(op_types) if op_types else None,
-        extra_options={"CalibPercentile": 99.999} if method == "percentile" else None,
+        extra_options={"CalibPercentile": QUANTISER["percentile"]}
+        if method == "percentile"
+        else None,
     )
 
 

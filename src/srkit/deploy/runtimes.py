@@ -10,6 +10,7 @@ model's own request serves one call at a time: "Infer Request is busy").
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -97,25 +98,22 @@ class OpenVINOModule(nn.Module):
         return torch.from_numpy(np.asarray(request.get_output_tensor(0).data).copy())
 
 
-def openvino_available() -> bool:
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (ONNX alone takes
+    about 1.5 s to import; ``--backend auto`` asks on every run)."""
     try:
-        import openvino  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+def openvino_available() -> bool:
+    return _installed("openvino")
 
 
 def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _installed("onnxruntime")
 
 
 def onnx_available() -> bool:
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _installed("onnx")

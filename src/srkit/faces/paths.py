@@ -6,6 +6,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from srkit.common.files import cache_dir
 from srkit.data.builtin import data_dir
 
 __all__ = ["MissingModelError", "cache_dir", "data_dir", "model_file", "models_dir"]
@@ -13,12 +14,6 @@ __all__ = ["MissingModelError", "cache_dir", "data_dir", "model_file", "models_d
 
 class MissingModelError(FileNotFoundError):
     """A model file of ``face-recognition-models`` (or dlib itself) is not installed."""
-
-
-def cache_dir() -> Path:
-    """``$SRKIT_CACHE`` or ``~/.cache/srkit``."""
-    env = os.environ.get("SRKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "srkit"
 
 
 def models_dir() -> Path:
