@@ -337,3 +337,66 @@ def test_face_task_trains_with_the_attention_loss(tmp_path, monkeypatch) -> None
                if line.strip()]  # fmt: skip
     steps = [r for r in records if "attention" in r]
     assert len(steps) == 3 and all(r["attention"] > 0 for r in steps)
+
+
+def _progressive_config(tmp_path: Path, losses: list[dict], **face) -> Path:
+    path = _face_config(tmp_path, losses, iters=6)
+    config = yaml.safe_load(path.read_text())
+    config.update(arch="pfsrnet", arch_options={"width": 8})
+    config["face"].update({"progressive": [2, 4], "fade": 2, **face})
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_pfsrnet_trains_progressively_with_fade_in(tmp_path, monkeypatch) -> None:
+    _dlib_model()  # validation scores identity
+    faces = _faces(24)
+    monkeypatch.setattr(face_task, "load_trainset", lambda *a, **k: faces)
+    losses = [{"name": "l1", "weight": 1.0}, {"name": "attention", "weight": 1.0}]
+    config = load_experiment(_progressive_config(tmp_path, losses))
+    task = task_class("face")(config, _context())
+    stages = [task.stage_at(i) for i in range(6)]
+    assert stages == [(1, 1.0), (1, 1.0), (2, 0.5), (2, 1.0), (3, 0.5), (3, 1.0)]
+    result = train(config, tmp_path / "run", show_progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().split("\n")
+               if line.strip()]  # fmt: skip
+    steps = [r for r in records if "stage" in r]
+    assert [(r["stage"], r["alpha"]) for r in steps] == stages
+    # the face terms wait for the last stage; the pixel term trains every stage
+    assert all(("attention" in r) == (r["stage"] == 3) for r in steps)
+    assert all(np.isfinite(r["l1"]) for r in steps)
+    net = build("pfsrnet", scale=8, width=8)
+    from safetensors.torch import load_file
+
+    net.load_state_dict(load_file(str(result.model_path)))
+    assert net(torch.rand(1, 3, 16, 16)).shape == (1, 3, 128, 128)
+
+
+def test_progressive_training_is_checked(tmp_path, monkeypatch) -> None:
+    faces = _faces(24)
+    monkeypatch.setattr(face_task, "load_trainset", lambda *a, **k: faces)
+    with pytest.raises(ValueError, match="increasing iterations"):
+        load_experiment(_progressive_config(tmp_path, [{"name": "l1"}], progressive=[4, 2]))
+    path = _progressive_config(tmp_path, [{"name": "l1"}])
+    config = yaml.safe_load(path.read_text())
+    config.update(arch="repan_face", arch_options={"features": 8, "blocks": 1})
+    path.write_text(yaml.safe_dump(config))
+    task = task_class("face")(load_experiment(path), _context())
+    with pytest.raises(ValueError, match="repan_face does not grow in stages"):
+        task.build(resuming=False)
+    config["face"]["progressive"] = [2]
+    config["arch"], config["arch_options"] = "pfsrnet", {"width": 8}
+    path.write_text(yaml.safe_dump(config))
+    task = task_class("face")(load_experiment(path), _context())
+    with pytest.raises(ValueError, match="pfsrnet has 3 stages; 1 start iterations give 2"):
+        task.build(resuming=False)
+    path = _progressive_config(tmp_path, [{"name": "attention"}])
+    task = task_class("face")(load_experiment(path), _context())
+    with pytest.raises(ValueError, match="needs a pixel term"):
+        task.build(resuming=False)
+
+
+def _context():
+    from srkit.train.task import TaskContext
+
+    return TaskContext(device=torch.device("cpu"), show_progress=False)

@@ -114,6 +114,8 @@ def check_stage(name: str, stage: int, alpha: float) -> None:
 
 
 class PFSRNet(nn.Module):
+    progressive_stages = STAGES  # forward(x, stage, alpha) grows the output (task: face)
+
     def __init__(self, scale: int = 8, width: int = 512, blocks: int = 1, channels: int = 3):
         super().__init__()
         check_scale("pfsrnet", scale, SCALES)

@@ -35,6 +35,7 @@ name ``face`` (:data:`srkit.train.tasks.TASK_PATHS`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from srkit.archs import get_spec
@@ -51,11 +53,12 @@ from srkit.faces.embed import get_embedder
 from srkit.faces.heatmaps import landmark_heatmaps
 from srkit.faces.trainset import flip_landmarks, load_trainset
 from srkit.image.resize import quantize_uint8
-from srkit.losses import LOSSES, check_terms
+from srkit.losses import LOSSES, WeightedLoss, check_terms
 from srkit.metrics.sr import psnr_ssim
+from srkit.train.batch import Batch
 from srkit.train.data import sample_rng
 from srkit.train.task import ExportRecord, cpu_copy
-from srkit.train.tasks.supervised import SupervisedTask, make_degradation
+from srkit.train.tasks.supervised import SupervisedTask, make_degradation, network_channels
 
 __all__ = ["FaceCrops", "FaceTask", "split_people"]
 
@@ -148,8 +151,21 @@ class FaceTask(SupervisedTask):
         select: str = "psnr"  # what picks the best export: psnr, or identity (lowest distance)
         heatmap_size: int = 32  # landmark heatmaps (attention loss): side, Gaussian sigma
         heatmap_sigma: float = 1.0
+        # PFSRNet's progressive training: the iterations at which each later stage starts
+        # (e.g. [2000, 4000] for its three stages), each faded in over `fade` iterations
+        progressive: list[int] | None = None
+        fade: int = 0
 
         def __post_init__(self) -> None:
+            if self.progressive is not None:
+                starts = list(self.progressive)
+                if not starts or starts[0] < 1 or starts != sorted(set(starts)):
+                    raise ValueError(
+                        "face.progressive: the increasing iterations at which stages 2, 3, ... "
+                        f"start, each >= 1; got {self.progressive}"
+                    )
+            if self.fade < 0:
+                raise ValueError(f"face.fade must be >= 0, got {self.fade}")
             if self.val_people < 1 or self.val_faces < 1:
                 raise ValueError("face.val_people and face.val_faces must be >= 1")
             if self.select not in ("psnr", "identity"):
@@ -178,6 +194,73 @@ class FaceTask(SupervisedTask):
             )
         self._val: dict[str, torch.Tensor] | None = None
         self._trainset = None
+        self.early_criterion: WeightedLoss | None = None
+        if self.options.progressive is not None:
+            self._check_progressive(config)
+
+    def _check_progressive(self, config) -> None:
+        if not 0 < self.options.progressive[-1] < config.train.iters:
+            raise ValueError(
+                f"face.progressive: the last stage starts at {self.options.progressive[-1]}, "
+                f"not within train.iters ({config.train.iters})"
+            )
+        # the unused later stages of an early iteration have no gradient (DDP must know)
+        self.unused_parameters = True
+
+    def build(self, resuming: bool) -> None:
+        super().build(resuming)
+        if self.options.progressive is not None:
+            stages = len(self.options.progressive) + 1
+            grown = getattr(self.networks["g"], "progressive_stages", None)
+            if grown != stages:
+                raise ValueError(
+                    f"face.progressive: {self.config.arch} "
+                    + (f"has {grown} stages" if grown else "does not grow in stages")
+                    + f"; {stages - 1} start iterations give {stages}"
+                )
+            # before the last stage the output is smaller than the HR crop: the terms that read
+            # only the HR (pixel, perceptual) train on the HR resized to it; the terms that read
+            # the face's landmarks, heatmaps or identity wait for the last stage (as PFSRNet's
+            # attention and heatmap losses do)
+            early = [t for t in self.config.losses["g"]
+                     if not LOSSES[t.name].needs and t.target == "hr"]  # fmt: skip
+            if not early:
+                raise ValueError(
+                    "face.progressive: losses.g needs a pixel term for the early stages"
+                )
+            self.early_criterion = WeightedLoss(
+                early, net_channels="rgb", where="losses.g (early stages)"
+            ).to(self.ctx.device)
+
+    def stage_at(self, iteration: int) -> tuple[int, float]:
+        """The progressive stage and fade-in ``alpha`` of ``iteration``."""
+        starts = self.options.progressive or []
+        stage = 1 + sum(iteration >= start for start in starts)
+        if stage == 1 or not self.options.fade:
+            return stage, 1.0
+        done = iteration - starts[stage - 2] + 1
+        return stage, min(1.0, done / self.options.fade)
+
+    def step(self, batch: Batch, iteration: int) -> dict[str, torch.Tensor]:
+        if self.options.progressive is None:
+            return super().step(batch, iteration)
+        ctx = self.ctx
+        stage, alpha = self.stage_at(iteration)
+        last = stage == len(self.options.progressive) + 1
+        convention = self.convention
+        x = convention.to_network(network_channels(batch.lr, convention))
+        x = x.contiguous(memory_format=ctx.memory_format)
+        with ctx.autocast():
+            out = ctx.models["g"](x, stage=stage, alpha=alpha).float()
+            out = convention.from_network(out)
+            if last:
+                loss, parts = self.criterion(out, batch)
+            else:
+                hr = F.interpolate(batch.hr, size=out.shape[-2:], mode="area")
+                loss, parts = self.early_criterion(out, dataclasses.replace(batch, hr=hr))
+        ctx.backward_step("g", loss)
+        return {"loss": loss.detach(), **parts, "stage": torch.tensor(float(stage)),
+                "alpha": torch.tensor(alpha)}  # fmt: skip
 
     def _wants_heatmaps(self) -> bool:
         return any("heatmaps" in LOSSES[t.name].needs for t in self.config.losses["g"])

@@ -241,6 +241,7 @@ class Trainer:
                 context.models[name] = nn.parallel.DistributedDataParallel(
                     task.networks[name],
                     device_ids=[device.index] if device.type == "cuda" else None,
+                    find_unused_parameters=getattr(task, "unused_parameters", False),
                 )
 
         dataset = task.dataset()
