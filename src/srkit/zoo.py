@@ -151,7 +151,7 @@ def upscaling_models() -> tuple[ShippedModel, ...]:
     learned degradations (``direction: hr_to_lr``)."""
     return tuple(
         m for m in shipped_models()
-        if m.purpose != "style" and m.manifest.get("direction") != "hr_to_lr"
+        if m.purpose not in ("style", "landmarks") and m.manifest.get("direction") != "hr_to_lr"
     )  # fmt: skip
 
 

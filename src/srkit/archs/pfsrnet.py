@@ -23,9 +23,9 @@ of them are in the first residual block, 2.10M in the first transposed convoluti
 Deviations: the authors train on [-1, 1] images (``Normalize(0.5, 0.5)``); srkit's network reads and
 returns RGB in [0, 1], like its other archs. The spec declares the fixed 16 x 16 input
 (``InputConvention.input_size``: the upscaler never tiles it and refuses other sizes); the module
-itself is fully convolutional and runs on any size. (``task: face``, :mod:`srkit.faces.task`, takes
-only archs of any input size, so it does not train this one.) The facial attention loss (heatmaps of
-the authors' compressed FAN) is a training loss, not part of this module.
+itself is fully convolutional and runs on any size. ``task: face`` (:mod:`srkit.faces.task`)
+trains it progressively (``face.progressive: [start2, start3]``, ``face.fade``); the facial
+attention loss (landmark heatmaps) is a training loss, not part of this module.
 """
 
 from __future__ import annotations

@@ -112,6 +112,8 @@ LOSSES: dict[str, LossSpec] = {
     # Wavelet-SRNet's (options: levels = log2 of the scale); imported when used, with srkit.archs
     "wavelet": LossSpec("srkit.losses.wavelet:WaveletLoss"),
     # a loss of a higher layer, named by its path and imported when a term uses it
+    # PFSRNet's heatmap loss: landmark heatmaps of SR vs HR through a frozen network
+    "heatmap": LossSpec("srkit.faces.heatmapnet:HeatmapLoss", rgb=True),
     "identity": LossSpec(
         "srkit.faces.identity:IdentityLoss",
         needs=("landmarks", "identity"),

@@ -21,6 +21,7 @@ from srkit.data.builtin import bundled_set5
 from srkit.train.config import default_env
 from srkit.train.recipe import STAGE_RECORD, RecipeRunner, is_recipe, portable_path
 from srkit.weights.native import (
+    LANDMARK_ARCHS,
     STYLE_ARCHS,
     load_native,
     manifest_path,
@@ -117,7 +118,8 @@ def ship(
     """
     manifest_file, recipe_path = resolve_source(Path(source), Path(runs))
     manifest = read_manifest(manifest_file)
-    style = manifest["arch"] in STYLE_ARCHS  # same-size style networks: no Set5 figures
+    # same-size networks (style transfer, landmark heatmaps): no Set5 figures
+    style = manifest["arch"] in STYLE_ARCHS + LANDMARK_ARCHS
     if style:
         weights_file(manifest_path(manifest_file), manifest)  # sha256 checked
         scale = 1

@@ -32,9 +32,9 @@ from srkit.weights.errors import WeightsError
 
 FORMAT = "srkit-weights"
 VERSION = 1
-PURPOSES = ("general", "perceptual", "face", "blind", "style")
+PURPOSES = ("general", "perceptual", "face", "blind", "style", "landmarks")
 """What a model is for: fidelity SR (PSNR), perceptual/GAN SR, face SR, blind (real-world
-degradation) SR, style transfer."""
+degradation) SR, style transfer, face landmark heatmaps (a training aid of face SR)."""
 DEFAULT_PURPOSE = "general"
 STYLE_ARCHS = ("transformer_net", "adain_decoder")
 """Style-transfer networks: built by :mod:`srkit.style` (``load_style_model``), not by the SR
@@ -43,6 +43,9 @@ DEGRADATION_ARCHS = ("h2l",)
 """Learned degradations (HR -> LR, :mod:`srkit.archs.bulat`): not in the SR registry; their
 manifests say ``direction: hr_to_lr`` and their downscaling factor as ``scale``; no upscaler
 loads them (``srkit degrade apply`` does)."""
+LANDMARK_ARCHS = ("heatmap_net",)
+"""Face landmark-heatmap networks (:mod:`srkit.faces.heatmapnet`): purpose ``landmarks``, scale 1;
+the face tasks' heatmap loss loads them, no upscaler does."""
 
 
 def check_purpose(purpose: str, where: str = "purpose") -> str:
@@ -173,6 +176,11 @@ def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
             raise WeightsError(
                 f"{mpath}: a {manifest['arch']} manifest needs purpose style, scale 1"
             )
+    elif manifest["arch"] in LANDMARK_ARCHS:
+        if manifest.get("purpose") != "landmarks" or scale != 1:
+            raise WeightsError(
+                f"{mpath}: a {manifest['arch']} manifest needs purpose landmarks, scale 1"
+            )
     elif manifest["arch"] in DEGRADATION_ARCHS:
         if manifest.get("direction") != "hr_to_lr":
             raise WeightsError(f"{mpath}: a {manifest['arch']} manifest needs direction hr_to_lr")
@@ -229,6 +237,11 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
         raise WeightsError(
             f"{mpath}: a style-transfer model ({manifest['arch']}), not an upscaler; "
             "use `srkit style apply` or `srkit style adain`"
+        )
+    if manifest["arch"] in LANDMARK_ARCHS:
+        raise WeightsError(
+            f"{mpath}: a face landmark-heatmap network ({manifest['arch']}), not an upscaler; "
+            "face tasks load it for the heatmap loss"
         )
     if manifest["arch"] in DEGRADATION_ARCHS:
         raise WeightsError(
