@@ -18,6 +18,7 @@ from srkit.archs import build
 from srkit.data.builtin import data_dir
 from srkit.faces import task as face_task
 from srkit.faces.align import TEMPLATES
+from srkit.faces.heatmapnet import HeatmapNet, save_heatmap_net
 from srkit.faces.heatmaps import landmark_heatmaps
 from srkit.faces.identity import IdentityLoss
 from srkit.faces.lfw import Pair
@@ -352,7 +353,12 @@ def test_pfsrnet_trains_progressively_with_fade_in(tmp_path, monkeypatch) -> Non
     _dlib_model()  # validation scores identity
     faces = _faces(24)
     monkeypatch.setattr(face_task, "load_trainset", lambda *a, **k: faces)
-    losses = [{"name": "l1", "weight": 1.0}, {"name": "attention", "weight": 1.0}]
+    landmarks = save_heatmap_net(HeatmapNet(features=4, blocks=1), tmp_path / "lm", {})
+    losses = [
+        {"name": "l1", "weight": 1.0},
+        {"name": "attention", "weight": 1.0},
+        {"name": "heatmap", "weight": 1.0, "options": {"network": str(landmarks)}},
+    ]
     config = load_experiment(_progressive_config(tmp_path, losses))
     task = task_class("face")(config, _context())
     stages = [task.stage_at(i) for i in range(6)]
@@ -363,7 +369,7 @@ def test_pfsrnet_trains_progressively_with_fade_in(tmp_path, monkeypatch) -> Non
     steps = [r for r in records if "stage" in r]
     assert [(r["stage"], r["alpha"]) for r in steps] == stages
     # the face terms wait for the last stage; the pixel term trains every stage
-    assert all(("attention" in r) == (r["stage"] == 3) for r in steps)
+    assert all(("attention" in r) == ("heatmap" in r) == (r["stage"] == 3) for r in steps)
     assert all(np.isfinite(r["l1"]) for r in steps)
     net = build("pfsrnet", scale=8, width=8)
     from safetensors.torch import load_file

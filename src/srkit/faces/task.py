@@ -219,11 +219,10 @@ class FaceTask(SupervisedTask):
                     + f"; {stages - 1} start iterations give {stages}"
                 )
             # before the last stage the output is smaller than the HR crop: the terms that read
-            # only the HR (pixel, perceptual) train on the HR resized to it; the terms that read
-            # the face's landmarks, heatmaps or identity wait for the last stage (as PFSRNet's
-            # attention and heatmap losses do)
+            # only the HR (pixel, perceptual) train on the HR resized to it; the terms that judge
+            # the whole face (landmarks, heatmaps, identity) wait for the last stage
             early = [t for t in self.config.losses["g"]
-                     if not LOSSES[t.name].needs and t.target == "hr"]  # fmt: skip
+                     if not LOSSES[t.name].face and t.target == "hr"]  # fmt: skip
             if not early:
                 raise ValueError(
                     "face.progressive: losses.g needs a pixel term for the early stages"

@@ -83,13 +83,16 @@ class LossSpec:
     three-channel images (feature networks), so a Y-channel network cannot use it.
     ``target=False``: the loss judges the output alone (total variation) and is called
     ``loss(sr)``, or ``loss(sr, batch)`` when it ``needs`` fields (identity: the HR embedding is
-    a batch field, not an image); its term's ``target`` is not read.
+    a batch field, not an image); its term's ``target`` is not read. ``face``: the loss judges
+    a whole aligned face (its landmarks, heatmaps or identity), so a progressive face task
+    applies it to the full-size output only.
     """
 
     factory: Callable[..., nn.Module] | str  # or "package.module:Class"
     needs: tuple[str, ...] = ()
     rgb: bool = False
     target: bool = True
+    face: bool = False
 
     def build(self, **options: Any) -> nn.Module:
         factory = self.factory
@@ -104,7 +107,7 @@ LOSSES: dict[str, LossSpec] = {
     "l2": LossSpec(nn.MSELoss),
     "mse": LossSpec(nn.MSELoss),
     "charbonnier": LossSpec(CharbonnierLoss),
-    "attention": LossSpec(FacialAttentionLoss, needs=("heatmaps",)),
+    "attention": LossSpec(FacialAttentionLoss, needs=("heatmaps",), face=True),
     "perceptual": LossSpec(PerceptualLoss, rgb=True),
     "style": LossSpec(StyleLoss, rgb=True),
     "contextual": LossSpec(ContextualLoss, rgb=True),
@@ -113,12 +116,13 @@ LOSSES: dict[str, LossSpec] = {
     "wavelet": LossSpec("srkit.losses.wavelet:WaveletLoss"),
     # a loss of a higher layer, named by its path and imported when a term uses it
     # PFSRNet's heatmap loss: landmark heatmaps of SR vs HR through a frozen network
-    "heatmap": LossSpec("srkit.faces.heatmapnet:HeatmapLoss", rgb=True),
+    "heatmap": LossSpec("srkit.faces.heatmapnet:HeatmapLoss", rgb=True, face=True),
     "identity": LossSpec(
         "srkit.faces.identity:IdentityLoss",
         needs=("landmarks", "identity"),
         rgb=True,
         target=False,
+        face=True,
     ),
 }
 

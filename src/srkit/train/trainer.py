@@ -83,6 +83,14 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _score_text(name: str, scores: dict[str, Any]) -> str:
+    """One validation set's line: PSNR / SSIM where there are, else every value (4 decimals)."""
+    if "psnr" in scores:
+        return f"{name} {scores['psnr']:.3f} dB / {scores['ssim']:.4f}"
+    values = (f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items())
+    return f"{name} " + ", ".join(values)
+
+
 def _first_score(scores: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     first = next(iter(scores.values()), None)
     if first is None:
@@ -321,12 +329,7 @@ class Trainer:
                             task, eval_nets, f"{config.name}_best", best, iteration, so_far
                         )
                     if scores:
-                        summary = ", ".join(
-                            f"{k} {v['psnr']:.3f} dB / {v['ssim']:.4f}"
-                            if "psnr" in v
-                            else f"{k} {v}"
-                            for k, v in scores.items()
-                        )
+                        summary = ", ".join(_score_text(k, v) for k, v in scores.items())
                         progress.console.print(f"iter {iteration}: {summary}")
                 if iteration % self.checkpoint_every == 0 or iteration == end:
                     total_elapsed = elapsed + time.perf_counter() - run_start
