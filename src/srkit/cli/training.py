@@ -146,11 +146,15 @@ def ship(
         _fail(f"{source}: {error}")
     if manifest.get("purpose") == "face":
         manifest = _face_scores(manifest, into or MODELS_DIR)
-    modern = manifest["scores"]["set5"]["modern"]
-    legacy = manifest["scores"]["set5"]["legacy"]
+    what = f"shipped {manifest['name']} ({manifest['purpose']}, x{manifest['scale']}, "
+    what += f"{manifest['params']:,} params)"
+    set5 = manifest.get("scores", {}).get("set5")
+    if set5 is None:  # same-size networks (style, landmarks): no Set5 figures
+        out.print(what)
+        return
+    modern, legacy = set5["modern"], set5["legacy"]
     out.print(
-        f"shipped {manifest['name']} (x{manifest['scale']}, {manifest['params']:,} params): "
-        f"Set5 {modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
+        f"{what}: Set5 {modern['psnr']:.3f} / {modern['ssim']:.4f} (legacy {legacy['psnr']:.3f} / "
         f"{legacy['ssim']:.4f})"
     )
 
