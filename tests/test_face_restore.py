@@ -132,7 +132,10 @@ def test_aligned_crops_are_super_resolved_directly(tmp_path) -> None:
     with torch.no_grad():
         want = restorer.face(torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0)
     want = quantize_uint8(want.clamp(0, 1)[0].double() * 255.0).permute(1, 2, 0).numpy()
-    assert np.array_equal(out, want)
+    # the same network on the same values; the input's memory layout may pick another conv
+    # kernel (a last-bit difference), which can move a pixel by one level after rounding
+    diff = np.abs(out.astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     (tmp_path / "in").mkdir()
     write_image(tmp_path / "in" / "c.png", crop)
     report = restore_images(tmp_path / "in", tmp_path / "out", restorer, aligned=True)

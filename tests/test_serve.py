@@ -72,11 +72,14 @@ def post(client: TestClient, data: bytes, name: str = "a.png", hr: bytes | None 
 
 
 def test_catalogue_lists_shipped_models_and_bicubic(client: TestClient) -> None:
-    from srkit.zoo import shipped_models
+    from srkit.zoo import shipped_models, upscaling_models
 
     body = client.get("/api/models").json()
     names = {(m["name"], m["scale"]) for m in body["models"]}
-    assert {(m.name, m.scale) for m in shipped_models()} <= names
+    assert {(m.name, m.scale) for m in upscaling_models()} <= names
+    # the same-size networks (landmark heatmaps, style) are not upscalers
+    landmarks = {m.name for m in shipped_models() if m.purpose == "landmarks"}
+    assert landmarks and not landmarks & {n for n, _ in names}
     assert {("bicubic", s) for s in (2, 3, 4)} <= names
     assert body["limits"]["max_pixels"] == 300_000
     page = client.get("/")
