@@ -406,3 +406,31 @@ def _context():
     from srkit.train.task import TaskContext
 
     return TaskContext(device=torch.device("cpu"), show_progress=False)
+
+
+def test_face_gan_trains_the_discriminator_and_exports_a_face_model(tmp_path, monkeypatch) -> None:
+    from srkit.faces import gan_task
+
+    faces = _faces(24)
+    monkeypatch.setattr(face_task, "load_trainset", lambda *a, **k: faces)
+    path = _face_config(tmp_path, [{"name": "l1", "weight": 1.0}], iters=4)
+    config = yaml.safe_load(path.read_text())
+    options = config.pop("face")
+    patchgan = {"arch": "patchgan", "options": {"features": 8, "layers": 2}}
+    options.update(select="psnr", kind="wgan_gp", d_warmup=1, discriminator=patchgan)
+    config.update(task="face_gan", face_gan=options)
+    config["optimizers"]["d"] = {"lr": 1e-3}
+    path.write_text(yaml.safe_dump(config))
+    assert task_class("face_gan") is gan_task.FaceGanTask
+    result = train(load_experiment(path), tmp_path / "run", show_progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().split("\n")
+               if line.strip()]  # fmt: skip
+    steps = [r for r in records if "loss_d" in r]
+    assert len(steps) == 4 and all(np.isfinite(r["loss_d"]) for r in steps)
+    assert "adversarial" not in steps[0] and all("adversarial" in r for r in steps[1:])
+    manifest = json.loads(Path(result.model_path).with_suffix(".json").read_text())
+    assert manifest["purpose"] == "face" and manifest["scale"] == 8
+    config["face_gan"]["progressive"] = [2, 3]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="progressive training is task: face"):
+        load_experiment(path)

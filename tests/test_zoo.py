@@ -179,6 +179,7 @@ def test_every_shipped_manifest_states_its_purpose() -> None:
             "style": "style",
             "adain": "style",
             "face": "face",
+            "face_gan": "face",
             "landmarks": "landmarks",
             "blind_sr": "blind",
             "blind_gan": "blind",

@@ -30,6 +30,7 @@ TASKS: dict[str, type[Task]] = {
 # tasks of higher layers (they use a stage above training, e.g. the face embedder), by path
 TASK_PATHS: dict[str, str] = {
     "face": "srkit.faces.task:FaceTask",
+    "face_gan": "srkit.faces.gan_task:FaceGanTask",
     "landmarks": "srkit.faces.landmark_task:LandmarkTask",
 }
 
