@@ -9,8 +9,8 @@ default per scale::
 
 A model is named by its full name (``repan_x4``), by its family and a scale (``repan`` with
 ``--scale 4``), or as ``default`` (the default general-purpose model of that scale). Each
-manifest says what the model is for (``purpose``: general, perceptual, face, blind or style;
-``general`` when absent); a default is the default of its purpose and scale.
+manifest says what the model is for (``purpose``: general, perceptual, face, blind, style or
+landmarks; ``general`` when absent); a default is the default of its purpose and scale.
 """
 
 from __future__ import annotations

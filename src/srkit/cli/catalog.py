@@ -29,7 +29,9 @@ def models(
     ] = None,
     purpose: Annotated[
         str | None,
-        typer.Option(help="Only the models for: general, perceptual, face, blind or style."),
+        typer.Option(
+            help="Only the models for: general, perceptual, face, blind, style or landmarks."
+        ),
     ] = None,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the table as Markdown (as the docs show it).")
