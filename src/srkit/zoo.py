@@ -146,6 +146,19 @@ def models_for(purpose: str | None = None) -> tuple[ShippedModel, ...]:
     return tuple(m for m in models if m.purpose == purpose)
 
 
+def model_weights_path(model: str | Path, purpose: str) -> Path:
+    """A weights file as given (a ``.json`` names its ``.safetensors``), or the weights of the
+    shipped model of ``purpose`` called ``model``; one clear ``ValueError`` otherwise."""
+    path = Path(model)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path.with_suffix(".safetensors") if path.suffix == ".json" else path
+    shipped = {m.name: m for m in models_for(purpose)}
+    if str(model) not in shipped:
+        names = ", ".join(shipped) or "none in this installation"
+        raise ValueError(f"{model}: no such file or shipped {purpose} model (shipped: {names})")
+    return shipped[str(model)].weights_path
+
+
 def upscaling_models() -> tuple[ShippedModel, ...]:
     """The shipped models an upscaler runs: all but the same-size style networks and the
     learned degradations (``direction: hr_to_lr``)."""

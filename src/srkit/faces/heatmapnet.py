@@ -26,7 +26,6 @@ difference of the network's heatmaps of SR and HR; ``network`` is a shipped heat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -114,36 +113,10 @@ def landmark_nme(points: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
 def save_heatmap_net(net: HeatmapNet, path: str | Path, manifest: dict[str, Any]) -> Path:
     """``path`` (.safetensors) + ``path.json``: an srkit manifest (arch ``heatmap_net``, purpose
     ``landmarks``, scale 1) around ``manifest``'s fields; both written atomically."""
-    from safetensors.torch import save
+    from srkit.weights.native import save_same_size_model
 
-    from srkit.common.files import write_bytes_atomic, write_text_atomic
-    from srkit.weights.native import FORMAT, VERSION, sha256_file
-
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    write_bytes_atomic(path, save(tensors))
-    full = {"format": FORMAT, "version": VERSION, "name": path.stem, **manifest, "arch": ARCH,
-            "options": net.options, "scale": 1, "purpose": "landmarks",
-            "params": sum(p.numel() for p in net.parameters()),
-            "weights": path.name, "sha256": sha256_file(path)}  # fmt: skip
-    full.setdefault("scores", {})
-    write_text_atomic(path.with_suffix(".json"), json.dumps(full, indent=2) + "\n")
-    return path
-
-
-def _heatmap_model_path(model: str | Path) -> Path:
-    path = Path(model)
-    if path.exists() or path.suffix or len(path.parts) > 1:
-        return path.with_suffix(".safetensors") if path.suffix == ".json" else path
-    from srkit.zoo import models_for
-
-    shipped = {m.name: m for m in models_for("landmarks")}
-    if str(model) not in shipped:
-        names = ", ".join(shipped) or "none in this installation"
-        raise ValueError(f"{model}: no such file or shipped landmark model (shipped: {names})")
-    return shipped[str(model)].weights_path
+    fields = {**manifest, "arch": ARCH, "options": net.options}
+    return save_same_size_model(net, path, fields, purpose="landmarks")
 
 
 def load_heatmap_net(model: str | Path = DEFAULT_MODEL) -> tuple[HeatmapNet, dict[str, Any]]:
@@ -153,8 +126,9 @@ def load_heatmap_net(model: str | Path = DEFAULT_MODEL) -> tuple[HeatmapNet, dic
 
     from srkit.weights.errors import WeightsError
     from srkit.weights.native import read_manifest, weights_file
+    from srkit.zoo import model_weights_path
 
-    path = _heatmap_model_path(model)
+    path = model_weights_path(model, "landmarks")
     mpath = path.with_suffix(".json")
     if not path.is_file() or not mpath.is_file():
         raise ValueError(f"{path}: a landmark model needs {path.name} and {mpath.name}")

@@ -39,7 +39,7 @@ from torch import nn
 
 from srkit.faces.heatmapnet import ARCH, HeatmapNet, heatmap_points, landmark_nme, save_heatmap_net
 from srkit.faces.heatmaps import landmark_heatmaps
-from srkit.faces.task import split_people
+from srkit.faces.task import split_faces
 from srkit.faces.trainset import flip_landmarks, load_trainset
 from srkit.train.batch import Batch
 from srkit.train.data import sample_rng
@@ -165,10 +165,8 @@ class LandmarkTask(Task):
         return self._trainset
 
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
-        faces = self._faces()
-        _train, val = split_people(faces.people, self.options.val_people, self.config.seed)
-        is_val = np.array([n.split("/")[0] in val for n in faces.names])
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val)[: self.options.val_faces]
+        o = self.options
+        return split_faces(self._faces().names, o.val_people, self.config.seed, o.val_faces)
 
     def dataset(self) -> LandmarkCrops:
         faces = self._faces()

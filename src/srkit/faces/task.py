@@ -60,7 +60,7 @@ from srkit.train.data import sample_rng
 from srkit.train.task import ExportRecord, cpu_copy
 from srkit.train.tasks.supervised import SupervisedTask, make_degradation, network_channels
 
-__all__ = ["FaceCrops", "FaceTask", "split_people"]
+__all__ = ["FaceCrops", "FaceTask", "split_faces", "split_people"]
 
 
 def split_people(people: set[str], held_out: int, seed: int = 0) -> tuple[set[str], set[str]]:
@@ -69,6 +69,16 @@ def split_people(people: set[str], held_out: int, seed: int = 0) -> tuple[set[st
     ranked = sorted(people, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).hexdigest())
     val = set(ranked[:held_out])
     return people - val, val
+
+
+def split_faces(
+    names: list[str], held_out: int, seed: int, max_val: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, validation)`` indices of faces named ``person/image``: the faces of
+    :func:`split_people`'s held-out people (at most ``max_val``) and all the others."""
+    _train, val = split_people({n.split("/")[0] for n in names}, held_out, seed)
+    is_val = np.array([n.split("/")[0] in val for n in names])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)[:max_val]
 
 
 class FaceCrops(torch.utils.data.Dataset):
@@ -276,10 +286,8 @@ class FaceTask(SupervisedTask):
         return self._trainset
 
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
-        faces = self._faces()
-        _train, val = split_people(faces.people, self.options.val_people, self.config.seed)
-        is_val = np.array([n.split("/")[0] in val for n in faces.names])
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val)[: self.options.val_faces]
+        o = self.options
+        return split_faces(self._faces().names, o.val_people, self.config.seed, o.val_faces)
 
     def training_people(self) -> set[str]:
         faces = self._faces()

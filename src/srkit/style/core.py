@@ -8,7 +8,6 @@ default, or ``vgg16:PATH`` / ``vgg19:PATH``), and the Gram matrix and style loss
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from srkit.archs import count_params
-from srkit.common.files import write_bytes_atomic, write_text_atomic
+from srkit.common.files import write_bytes_atomic
 from srkit.common.progress import progress_bar
 from srkit.features import FeatureNet, feature_network
 from srkit.losses.perceptual import TotalVariationLoss
@@ -32,11 +30,9 @@ from srkit.style.objective import (
 )
 from srkit.weights.errors import WeightsError
 from srkit.weights.native import (
-    FORMAT,
     STYLE_ARCHS,
-    VERSION,
     read_manifest,
-    sha256_file,
+    save_same_size_model,
     weights_file,
 )
 
@@ -236,35 +232,16 @@ def save_style_model(net: torch.nn.Module, path: str | Path, manifest: dict[str,
     """``path`` (.safetensors) + ``path.json``, an srkit manifest (purpose ``style``, scale 1,
     sha256) around ``manifest``'s fields (``arch``, ``options``, recipe ...); both written
     atomically. Returns the weights' path."""
-    from safetensors.torch import save
-
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
     if manifest.get("arch") not in STYLE_ARCHS:
         raise ValueError(f"save_style_model: arch {manifest.get('arch')!r}, not {STYLE_ARCHS}")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    write_bytes_atomic(path, save(tensors))
-    full = {"format": FORMAT, "version": VERSION, "name": path.stem, "options": {}, **manifest,
-            "scale": 1, "purpose": "style", "params": count_params(net),
-            "weights": path.name, "sha256": sha256_file(path)}  # fmt: skip
-    full.setdefault("scores", {})
-    write_text_atomic(path.with_suffix(".json"), json.dumps(full, indent=2) + "\n")
-    return path
+    return save_same_size_model(net, path, manifest, purpose="style")
 
 
 def style_model_path(model: str | Path) -> Path:
     """A style model file, or the weights of the shipped style model of that name."""
-    path = Path(model)
-    if path.exists() or path.suffix or len(path.parts) > 1:
-        return path.with_suffix(".safetensors") if path.suffix == ".json" else path
-    from srkit.zoo import models_for
+    from srkit.zoo import model_weights_path
 
-    shipped = {m.name: m for m in models_for("style")}
-    if str(model) not in shipped:
-        names = ", ".join(shipped) or "none in this installation"
-        raise ValueError(f"{model}: no such file or shipped style model (shipped: {names})")
-    return shipped[str(model)].weights_path
+    return model_weights_path(model, "style")
 
 
 def load_style_model(model: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

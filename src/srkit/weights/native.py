@@ -27,7 +27,7 @@ from torch import nn
 
 from srkit.archs.common import InputConvention
 from srkit.archs.registry import build, count_params, get_spec
-from srkit.common.files import atomic_path, write_text_atomic
+from srkit.common.files import atomic_path, write_bytes_atomic, write_text_atomic
 from srkit.weights.errors import WeightsError
 
 FORMAT = "srkit-weights"
@@ -46,6 +46,28 @@ loads them (``srkit degrade apply`` does)."""
 LANDMARK_ARCHS = ("heatmap_net",)
 """Face landmark-heatmap networks (:mod:`srkit.faces.heatmapnet`): purpose ``landmarks``, scale 1;
 the face tasks' heatmap loss loads them, no upscaler does."""
+
+
+def save_same_size_model(
+    net: nn.Module, path: str | Path, manifest: dict[str, Any], *, purpose: str
+) -> Path:
+    """``path`` (.safetensors) + ``path.json`` for a network outside the SR registry (style
+    transfer, landmark heatmaps): an srkit manifest (``purpose``, scale 1, params, sha256)
+    around ``manifest``'s fields (``arch``, ``options``, recipe ...), both written atomically.
+    Returns the weights' path."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    write_bytes_atomic(path, save(tensors))
+    full = {"format": FORMAT, "version": VERSION, "name": path.stem, "options": {}, **manifest,
+            "scale": 1, "purpose": check_purpose(purpose), "params": count_params(net),
+            "weights": path.name, "sha256": sha256_file(path)}  # fmt: skip
+    full.setdefault("scores", {})
+    write_text_atomic(path.with_suffix(".json"), json.dumps(full, indent=2) + "\n")
+    return path
 
 
 def check_purpose(purpose: str, where: str = "purpose") -> str:
