@@ -41,6 +41,7 @@ def build_model(args):
 
 def main() -> None:
     from srkit.archs.catalog import count_macs
+    from srkit.common.allocator import retain_freed_memory
     from srkit.common.machine import machine_summary
     from srkit.deploy.peak import matmul_peak
     from srkit.deploy.speed import measure, write_json
@@ -60,6 +61,7 @@ def main() -> None:
         parser.error("give --model FILE or --arch NAME")
     if args.arch and args.scale is None:
         args.scale = 4
+    retain_freed_memory()  # as `srkit speed` does (SRKIT_MALLOC=system: glibc's default)
     model = build_model(args)
     load_start = os.getloadavg()
     peak = matmul_peak()

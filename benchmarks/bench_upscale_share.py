@@ -11,7 +11,9 @@ Writes a synthetic photo-like PNG of ``--size``, then times, in this process:
 
 and the wall time of the CLI itself (`srkit upscale IN -o OUT`, a child process: start-up,
 model load, decode, tiled inference, streamed encode), and of the CLI on a 16x16 image (its
-start-up and model load alone). The target is CLI wall <= 1.3 x network.
+start-up and model load alone). The target is CLI wall <= 1.3 x network. Both sides run with
+the allocator setting the CLI uses (:func:`srkit.common.allocator.retain_freed_memory`;
+``SRKIT_MALLOC=system`` turns it off in both).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from srkit.common.allocator import retain_freed_memory
 from srkit.common.machine import cpu_name
 from srkit.image import deflate
 from srkit.image.io import read_rgb
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--precision", default="fp32")
     args = parser.parse_args()
+    retained = retain_freed_memory()  # as `srkit` does at start-up
     width, height = (int(v) for v in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="srkit-share-"))
     source = work / "in.png"
@@ -65,7 +69,8 @@ def main() -> None:
     up = Upscaler(args.model, backend=args.backend, precision=args.precision)
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; {up.name} x{up.scale}, "
           f"{width}x{height} -> {width * up.scale}x{height * up.scale}, "
-          f"{args.backend}/{args.precision}; PNG deflate: {deflate.BACKEND}")  # fmt: skip
+          f"{args.backend}/{args.precision}; PNG deflate: {deflate.BACKEND}; "
+          f"freed memory {'retained' if retained else 'returned (glibc default)'}")  # fmt: skip
     decode, rgb = timed(lambda: read_rgb(source))
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():

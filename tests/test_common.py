@@ -93,6 +93,55 @@ def test_machine_summary() -> None:
     assert summary["cores"] == os.cpu_count()
     assert "cpu_flags" not in summary
     timed = machine_summary(speed=True)
-    assert set(timed) == set(summary) | {"cpu_flags", "load_average"}
+    assert set(timed) == set(summary) | {"cpu_flags", "load_average", "allocator"}
+    assert timed["allocator"] in ("retained", "system")
     assert set(timed["cpu_flags"].split()) <= set(SPEED_FLAGS)
     assert timed["cpu_flags"] == cpu_flags()
+
+
+_MALLINFO_PROBE = """
+import ctypes, sys
+from srkit.common.allocator import retain_freed_memory
+applied = retain_freed_memory() if sys.argv[1] == "retain" else False
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+block = libc.malloc(64 << 20)
+mapped = libc.mallinfo2().hblkhd
+libc.free(ctypes.c_void_p(block))
+print(applied, mapped, libc.mallinfo2().fordblks)
+"""
+
+
+def _mallinfo_probe(mode: str, **env: str) -> tuple[bool, int, int]:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _MALLINFO_PROBE, mode], capture_output=True, text=True,
+        env={**os.environ, **env}, check=True,
+    )  # fmt: skip
+    applied, mapped, free = result.stdout.split()
+    return applied == "True", int(mapped), int(free)
+
+
+def test_retained_memory_serves_large_blocks_from_the_heap_and_keeps_them() -> None:
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator tuning is for glibc on Linux")
+    if not hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2"):
+        pytest.skip("glibc older than 2.33 has no mallinfo2 to check it with")
+    # glibc's default: a 64 MB block is its own mmap, given back to the kernel on free
+    applied, mapped, _ = _mallinfo_probe("default")
+    assert not applied and mapped >= 64 << 20
+    # retained: the block comes from the heap and stays there, free, for the next tensor
+    applied, mapped, free = _mallinfo_probe("retain")
+    assert applied and mapped < 64 << 20 and free >= 64 << 20
+    # SRKIT_MALLOC=system opts out
+    applied, mapped, _ = _mallinfo_probe("retain", SRKIT_MALLOC="system")
+    assert not applied and mapped >= 64 << 20

@@ -47,6 +47,35 @@ def test_fp32_backends_match_torch(backend: str, arch: str, tmp_path: Path) -> N
         assert float((out - model(x)).abs().max()) < 1e-4
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("r", "channels"), [(2, 16), (3, 27), (4, 48)])
+def test_channels_last_pixel_shuffle_matches_pixel_shuffle(r: int, channels: int, dtype) -> None:
+    from srkit.deploy.torch_backends import ChannelsLastPixelShuffle
+
+    shuffle = ChannelsLastPixelShuffle(r)
+    x = torch.randn(2, channels, 5, 7).to(dtype)
+    expected = torch.nn.functional.pixel_shuffle(x, r)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    out = shuffle(cl)
+    assert torch.equal(out, expected)  # the same values, bit for bit
+    assert out.is_contiguous(memory_format=torch.channels_last)  # and still channels_last
+    assert torch.equal(shuffle(x), expected)  # NCHW input: the plain shuffle
+
+
+def test_channels_last_backends_replace_every_pixel_shuffle() -> None:
+    from srkit.deploy.torch_backends import ChannelsLastPixelShuffle
+
+    model = tiny(scale=4)  # two x2 shuffles in EDSR's upsampler
+    assert sum(type(m) is torch.nn.PixelShuffle for m in model.net.modules()) == 2
+    deployed = prepare(model, "torch-cl", "fp32")
+    modules = list(deployed.net.modules())
+    assert not any(type(m) is torch.nn.PixelShuffle for m in modules)
+    assert sum(isinstance(m, ChannelsLastPixelShuffle) for m in modules) == 2
+    assert sum(type(m) is torch.nn.PixelShuffle for m in model.net.modules()) == 2  # a copy
+    x = torch.rand(1, 3, 9, 11)
+    assert float((deployed(x) - model(x)).abs().max()) < 1e-5
+
+
 @pytest.mark.parametrize(
     ("backend", "precision", "tolerance"),
     [

@@ -17,4 +17,8 @@ def __getattr__(name: str):
         import srkit.infer
 
         return getattr(srkit.infer, name)
+    if name == "retain_freed_memory":  # what `srkit` does at start-up, for library users
+        from srkit.common.allocator import retain_freed_memory
+
+        return retain_freed_memory
     raise AttributeError(f"module 'srkit' has no attribute {name!r}")

@@ -27,5 +27,8 @@ __all__ = ["_expand_variadic", "_fail", "app", "console", "main", "out"]
 
 
 def main(argv: list[str] | None = None) -> None:
+    from srkit.common.allocator import retain_freed_memory
+
+    retain_freed_memory()  # large tensors reuse freed pages instead of faulting in new ones
     args = sys.argv[1:] if argv is None else argv
     app(args=_expand_variadic(args), prog_name="srkit")

@@ -43,6 +43,9 @@ def machine_summary(*, speed: bool = False) -> dict[str, object]:
         "torch": torch.__version__,
     }
     if speed:
+        from srkit.common.allocator import allocator_state
+
         summary["cpu_flags"] = cpu_flags()
+        summary["allocator"] = allocator_state()
         summary["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return summary
