@@ -59,6 +59,23 @@ def test_perceptual_loss_values(net):
         PerceptualLoss(net, criterion="l3")
 
 
+def test_normalized_perceptual_loss_is_the_unweighted_lpips_baseline(net):
+    hr, sr = images(0), images(1)
+    loss = PerceptualLoss(net, {"relu2_2": 0.5, "conv5_4": 2.0}, criterion="l2", normalize=True)
+    assert loss(hr, hr).item() == 0.0
+    fake, real = net(sr, ["relu2_2", "conv5_4"]), net(hr, ["relu2_2", "conv5_4"])
+    expected = 0.0
+    for layer, w in (("relu2_2", 0.5), ("conv5_4", 2.0)):
+        a = fake[layer] / (fake[layer].pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        b = real[layer] / (real[layer].pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        expected += w * (a - b).pow(2).sum(1).mean().item()
+    assert loss(sr, hr).item() == pytest.approx(expected, rel=1e-5)
+    assert 0 < loss(sr, hr).item() <= 4 * 2.5  # |a - b|^2 <= 4 for unit vectors a, b
+    grad_image = sr.clone().requires_grad_(True)
+    loss(grad_image, hr).backward()
+    assert grad_image.grad is not None and grad_image.grad.abs().sum() > 0
+
+
 def test_gram_matrix_of_a_known_tensor():
     # two channels over four positions: rows (1, 2, 3, 4) and (1, 0, 1, 0)
     features = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 1.0, 0.0]]).view(1, 2, 2, 2)

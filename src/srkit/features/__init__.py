@@ -28,6 +28,7 @@ from srkit.features.networks import (
     package_file,
     stlpips_linear_weights,
     stlpips_trunk,
+    unit_features,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "package_file",
     "stlpips_linear_weights",
     "stlpips_trunk",
+    "unit_features",
 ]

@@ -30,6 +30,12 @@ STLPIPS_FILES = {
 _INSTALL_HINT = "pip install 'srkit[perceptual]'"
 
 
+def unit_features(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Each position's feature vector divided by its length: LPIPS's normalisation, shared by
+    the LPIPS metric, the normalised perceptual loss and the style objective."""
+    return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
+
+
 @dataclass(frozen=True)
 class Layer:
     """One layer of a trunk: its name and what it is (``conv``, ``relu``, ``pool``, ``blur``)."""

@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from srkit.features import FeatureNet, feature_network
+from srkit.features import FeatureNet, feature_network, unit_features
 
 DEFAULT_NETWORK = "stlpips_vgg16"
 
@@ -71,6 +71,11 @@ class PerceptualLoss(_FeatureLoss):
 
     ``criterion``: ``l1`` (ESRGAN) or ``l2`` (SRGAN's MSE). ``layers``: ``{name: weight}``; the
     default ``relu5_3`` exists in VGG16 trunks; ESRGAN uses ``{conv5_4: 1.0}`` of a VGG19.
+
+    ``normalize``: divide each position's feature vector by its length first and sum the
+    squared (``l2``) or absolute (``l1``) differences over channels, averaged over positions:
+    with ``l2`` each layer's term is the unweighted LPIPS baseline (Zhang et al. 2018), which
+    weighs every layer's features alike whatever their magnitude.
     """
 
     def __init__(
@@ -78,18 +83,25 @@ class PerceptualLoss(_FeatureLoss):
         network: str | FeatureNet = DEFAULT_NETWORK,
         layers: Mapping[str, float] | list[str] | str = "relu5_3",
         criterion: Literal["l1", "l2"] = "l1",
+        normalize: bool = False,
     ) -> None:
         super().__init__(network, layers)
         if criterion not in ("l1", "l2"):
             raise ValueError(f"criterion must be l1 or l2, got {criterion!r}")
         self.criterion = criterion
+        self.normalize = bool(normalize)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         fake, real = self.features(sr, hr)
         total = sr.new_zeros(())
         for layer, weight in self.layer_weights.items():
-            diff = fake[layer] - real[layer]
-            value = diff.abs().mean() if self.criterion == "l1" else diff.pow(2).mean()
+            if self.normalize:
+                diff = unit_features(fake[layer].float()) - unit_features(real[layer].float())
+                per_position = diff.abs() if self.criterion == "l1" else diff.pow(2)
+                value = per_position.sum(1).mean()
+            else:
+                diff = fake[layer] - real[layer]
+                value = diff.abs().mean() if self.criterion == "l1" else diff.pow(2).mean()
             total = total + weight * value
         return total
 

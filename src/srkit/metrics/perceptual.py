@@ -37,6 +37,7 @@ from srkit.features.networks import (
     package_file,
     stlpips_linear_weights,
     stlpips_trunk,
+    unit_features,
 )
 from srkit.metrics.sr import (
     SSIM_C1,
@@ -48,10 +49,6 @@ from srkit.metrics.sr import (
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 LPIPS_VARIANTS = ("alex", "vgg", "std:PATH")
-
-
-def _unit_normalise(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    return x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
 
 
 class LPIPS(nn.Module):
@@ -91,7 +88,7 @@ class LPIPS(nn.Module):
         fa, fb = self.net(a, self.layers), self.net(b, self.layers)
         total = a.new_zeros(a.shape[0])
         for k, layer in enumerate(self.layers):
-            diff = (_unit_normalise(fa[layer]) - _unit_normalise(fb[layer])).pow(2)
+            diff = (unit_features(fa[layer]) - unit_features(fb[layer])).pow(2)
             if self.weights is None:
                 per_pixel = diff.sum(dim=1)
             else:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srkit.features import FeatureNet
+from srkit.features import FeatureNet, unit_features
 from srkit.losses.perceptual import gram_matrix
 
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -108,11 +108,6 @@ def _rescale(x: torch.Tensor, factor: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     size = (max(1, round(h / factor)), max(1, round(w / factor)))
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
-def unit_features(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    """Each position's feature vector divided by its length (LPIPS's normalisation)."""
-    return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
 
 
 def pixel_features(x: torch.Tensor) -> torch.Tensor:
