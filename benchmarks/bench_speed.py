@@ -22,20 +22,12 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 
 def build_model(args):
-    from srkit.archs import build, get_spec
-    from srkit.archs.adapter import NetworkModel
-    from srkit.models import resolve_model
+    from srkit.models import random_model, resolve_model
 
     if args.arch:
-        torch.manual_seed(0)
-        spec = get_spec(args.arch)
-        net = build(spec.name, scale=args.scale)
-        name = f"{spec.name} x{args.scale} (random init)"
-        return NetworkModel(net, args.scale, spec.convention, name, info={"arch": spec.name})
+        return random_model(args.arch, args.scale)
     return resolve_model(args.model, args.scale)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srkit.common.allocator import retain_freed_memory
+from srkit.common.allocator import allocator_state, retain_freed_memory
 from srkit.common.machine import cpu_name
 from srkit.image import deflate
 from srkit.image.io import read_rgb
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--precision", default="fp32")
     args = parser.parse_args()
-    retained = retain_freed_memory()  # as `srkit` does at start-up
+    retain_freed_memory()  # as `srkit` does at start-up
     width, height = (int(v) for v in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="srkit-share-"))
     source = work / "in.png"
@@ -70,7 +70,7 @@ def main() -> None:
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; {up.name} x{up.scale}, "
           f"{width}x{height} -> {width * up.scale}x{height * up.scale}, "
           f"{args.backend}/{args.precision}; PNG deflate: {deflate.BACKEND}; "
-          f"freed memory {'retained' if retained else 'returned (glibc default)'}")  # fmt: skip
+          f"allocator: {allocator_state()}")  # fmt: skip
     decode, rgb = timed(lambda: read_rgb(source))
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():

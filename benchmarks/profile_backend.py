@@ -37,22 +37,9 @@ def kind_of(name: str) -> str:
     return "other ATen" if name.startswith(("aten::", "mkldnn::")) else "rest"
 
 
-def build_model(args):
-    from srkit.archs import build, get_spec
-    from srkit.archs.adapter import NetworkModel
-    from srkit.models import resolve_model
-
-    if args.arch:
-        torch.manual_seed(0)
-        spec = get_spec(args.arch)
-        net = build(spec.name, scale=args.scale).eval()
-        return NetworkModel(net, args.scale, spec.convention, f"{spec.name} x{args.scale}",
-                            info={"arch": spec.name})  # fmt: skip
-    return resolve_model(args.model, args.scale)
-
-
 def main() -> None:
     from srkit.deploy import prepare
+    from srkit.models import random_model, resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a shipped model or weight file")
@@ -65,10 +52,14 @@ def main() -> None:
     if not args.model and not args.arch:
         parser.error("give --model NAME or --arch NAME")
     retain_freed_memory()
-    model = build_model(args)
+    if args.arch:
+        model = random_model(args.arch, args.scale)
+    else:
+        model = resolve_model(args.model, args.scale)
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, allocator {allocator_state()}; "
           f"{model.name}, {args.size}x{args.size} input")  # fmt: skip
-    x = torch.rand(1, 3, args.size, args.size)
+    channels = 1 if model.convention.channels == "y" else 3  # Y-only networks take luma
+    x = torch.rand(1, channels, args.size, args.size)
     for label in args.backend:
         backend, precision = label.split("/", 1)
         if backend not in ("torch", "torch-cl", "torch-compile"):

@@ -23,6 +23,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from srkit.archs import build, get_spec
+from srkit.archs.adapter import NetworkModel
 from srkit.image.resize import imresize
 from srkit.weights import load
 from srkit.zoo import resolve_shipped, upscaling_models
@@ -127,6 +129,16 @@ def _resolve_shipped(spec: str, scale: int | None) -> SRModel | None:
 
 
 RESOLVERS: list[ModelResolver] = [_resolve_interpolation, _resolve_shipped, _resolve_weight_file]
+
+
+def random_model(arch: str, scale: int, seed: int = 0) -> SRModel:
+    """Architecture ``arch`` at ``scale`` with seeded random weights: for speed measurements
+    (``srkit speed --random-init``, the benchmarks), where only the shapes matter."""
+    torch.manual_seed(seed)
+    spec = get_spec(arch)
+    net = build(spec.name, scale=scale)
+    return NetworkModel(net, scale, spec.convention, f"{spec.name} (random init)",
+                        info={"arch": spec.name})  # fmt: skip
 
 
 def resolve_model(spec: str, scale: int | None, arch: str | None = None) -> SRModel:

@@ -325,21 +325,9 @@ def speed(
     s = scale[0] if scale else None
     try:
         if random_init:
-            import torch
+            from srkit.models import random_model
 
-            from srkit.archs import build, get_spec
-            from srkit.archs.adapter import NetworkModel
-
-            torch.manual_seed(0)
-            spec = get_spec(model)
-            s = s or 4
-            sr_model = NetworkModel(
-                build(spec.name, scale=s),
-                s,
-                spec.convention,
-                f"{spec.name} (random init)",
-                info={"arch": spec.name},
-            )
+            sr_model = random_model(model, s or 4)
             console.print("[yellow]random weights: speed only, the PSNR column means nothing")
         else:
             from srkit.models import resolve_model

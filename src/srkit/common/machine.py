@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from srkit.common.allocator import allocator_state
+
 #: CPU features that decide bf16 / int8 speed (oneDNN, ONNX Runtime, OpenVINO kernels).
 SPEED_FLAGS = ("avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx512f")
 
@@ -43,8 +45,6 @@ def machine_summary(*, speed: bool = False) -> dict[str, object]:
         "torch": torch.__version__,
     }
     if speed:
-        from srkit.common.allocator import allocator_state
-
         summary["cpu_flags"] = cpu_flags()
         summary["allocator"] = allocator_state()
         summary["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
