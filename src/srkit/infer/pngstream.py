@@ -2,8 +2,9 @@
 
 8- or 16-bit gray, gray+alpha, RGB or RGBA, with the ICC profile (``iCCP``) and EXIF (``eXIf``)
 kept. Rows are filtered with libpng's heuristic (``srkit.image.io``'s filter) and deflated
-incrementally (zlib-ng when installed: :mod:`srkit.image.deflate`); IDAT chunks are flushed as
-the compressor produces them. The file is written beside the target and renamed into place on
+incrementally (zlib-ng when installed), in pieces of a few MB spread over ``threads`` threads
+(:class:`srkit.image.deflate.ZlibStream`); IDAT chunks are flushed as the compressor produces
+them. The file is written beside the target and renamed into place on
 ``close()``, so readers never see half a file.
 """
 
@@ -22,7 +23,15 @@ from srkit.image.io import _png_filtered_rows  # the project's own vectorised PN
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 _IDAT_FLUSH = 1 << 20
-_FILTER_BYTES = 4 << 20  # bytes of rows filtered at once
+_PIECE_BYTES = 4 << 20  # bytes of rows filtered and deflated as one job
+
+
+def _default_threads() -> int:
+    """Threads for filtering and deflating: the cores this process may use, at most 4."""
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, min(4, os.cpu_count() or 1))
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -44,6 +53,7 @@ class PNGStreamWriter:
         icc_profile: bytes | None = None,
         exif: bytes | None = None,
         level: int = 6,
+        threads: int | None = None,
     ) -> None:
         if channels not in _COLOR_TYPES:
             raise ValueError(f"PNG holds 1 to 4 channels, got {channels}")
@@ -54,7 +64,8 @@ class PNGStreamWriter:
         self.rows_written = 0
         self._bpp = channels * bit_depth // 8
         self._prev: np.ndarray | None = None
-        self._deflate = deflate.compressobj(level)
+        threads = _default_threads() if threads is None else threads
+        self._deflate = deflate.ZlibStream(level, threads)
         self._pending = bytearray()
         self._target = AtomicFile(self.path, "wb")
         self._file = self._target.file
@@ -76,17 +87,21 @@ class PNGStreamWriter:
         if self.rows_written + rows.shape[0] > self.height:
             raise ValueError("more rows than the PNG's height")
         dtype = ">u2" if self.bit_depth == 16 else np.uint8
-        # a few rows at a time: the filter's temporaries are ~20x the rows' bytes
-        step = max(1, _FILTER_BYTES // max(1, rows.shape[1] * rows.shape[2]))
-        for r0 in range(0, rows.shape[0], step):
-            part = rows[r0 : r0 + step]
-            raw = np.ascontiguousarray(part, dtype=dtype).view(np.uint8).reshape(part.shape[0], -1)
-            if self._prev is None:
-                filtered = _png_filtered_rows(raw, self._bpp)
-            else:  # the Up/Average/Paeth filters look at the previous block's last row
-                filtered = _png_filtered_rows(np.concatenate([self._prev, raw]), self._bpp)
-                filtered = filtered[raw.shape[1] + 1 :]
-            self._prev = raw[-1:].copy()
+        # pieces of a few MB, filtered then deflated a group at a time on the stream's threads
+        row_bytes = rows.shape[1] * rows.shape[2] * np.dtype(dtype).itemsize
+        step = max(1, _PIECE_BYTES // max(1, row_bytes))
+        group = step * self._deflate.threads
+        for g0 in range(0, rows.shape[0], group):
+            block = rows[g0 : g0 + group]
+            raw = np.ascontiguousarray(block, dtype=dtype).view(np.uint8)
+            raw = raw.reshape(block.shape[0], -1)
+            # the Up/Average/Paeth filters look at the row above each piece
+            pieces = [raw[r0 : r0 + step] for r0 in range(0, raw.shape[0], step)]
+            above = [self._prev] + [piece[-1] for piece in pieces[:-1]]
+            filtered = self._deflate.map(
+                lambda piece, prev: _png_filtered_rows(piece, self._bpp, prev=prev), pieces, above
+            )
+            self._prev = raw[-1].copy()
             self._pending += self._deflate.compress(filtered)
             if len(self._pending) >= _IDAT_FLUSH:
                 self._flush()
@@ -102,7 +117,7 @@ class PNGStreamWriter:
         try:
             if self.rows_written != self.height:
                 raise ValueError(f"PNG got {self.rows_written} of {self.height} rows")
-            self._pending += self._deflate.flush()
+            self._pending += self._deflate.finish()
             self._flush()
             self._file.write(_chunk(b"IEND", b""))
             self._target.commit()
@@ -113,4 +128,5 @@ class PNGStreamWriter:
 
     def abort(self) -> None:
         """Drop the partial file."""
+        self._deflate.close()
         self._target.abort()

@@ -39,16 +39,27 @@ class Span:
 
 
 def split_axis(length: int, tile: int, overlap: int) -> list[Span]:
-    """Balanced cores of at most ``tile`` pixels covering ``length``, widened by ``overlap``."""
+    """Balanced cores of at most ``tile`` pixels covering ``length``, widened by ``overlap``.
+
+    Every tile reads the same number of pixels: a tile that the border clips (or a core one
+    pixel shorter than the others) reads further into the image instead. Static-shape backends
+    (OpenVINO, torch.compile, TensorRT) then compile and warm up one model, not one per edge
+    tile; the extra context only brings the tile closer to the whole-image result.
+    """
     if length <= 0:
         raise ValueError(f"cannot tile an axis of length {length}")
     if tile <= 0:
         raise ValueError(f"tile size must be positive, got {tile}")
     count = max(1, math.ceil(length / tile))
     bounds = [round(i * length / count) for i in range(count + 1)]
-    return [
-        Span(a, b, max(0, a - overlap), min(length, b + overlap))
+    spans = [
+        (a, b, max(0, a - overlap), min(length, b + overlap))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    size = max(i1 - i0 for _, _, i0, i1 in spans)
+    return [
+        Span(a, b, i0, i0 + size) if i0 == 0 else Span(a, b, min(i0, i1 - size), i1)
+        for a, b, i0, i1 in spans
     ]
 
 
