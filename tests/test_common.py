@@ -145,3 +145,43 @@ def test_retained_memory_serves_large_blocks_from_the_heap_and_keeps_them() -> N
     # SRKIT_MALLOC=system opts out
     applied, mapped, _ = _mallinfo_probe("retain", SRKIT_MALLOC="system")
     assert not applied and mapped >= 64 << 20
+
+
+_EXIT_PROBE = """
+import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+import torch  # the quick exit is taken only when torch is loaded
+from srkit.cli import _exit_now
+out = Path(sys.argv[1])
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+def late(name):
+    time.sleep(0.3)
+    (out / name).write_text("done")
+threading.Thread(target=late, args=("thread",)).start()  # a non-daemon thread still working
+pool = ThreadPoolExecutor(1)  # never shut down: its idle worker must be woken, not waited on
+pool.submit(late, "pool")
+print("buffered", end="")
+_exit_now(int(sys.argv[2]) if sys.argv[2].isdigit() else sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize(("code", "status"), [("0", 0), ("3", 3), ("a message", 1)])
+def test_the_quick_exit_finishes_threads_atexit_and_streams(tmp_path, code, status) -> None:
+    """`srkit` ends with os._exit (Python's teardown with torch loaded takes ~0.4 s), but only
+    after what an orderly exit does: threads and pools finish, atexit handlers run, buffered
+    output is flushed, the exit status is kept (a message: printed, status 1)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, str(tmp_path), code], capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == status, result.stderr
+    assert result.stdout == "buffered"
+    assert (tmp_path / "thread").read_text() == "done"
+    assert (tmp_path / "pool").read_text() == "done"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    if status == 1:
+        assert result.stderr.strip() == "a message"
