@@ -413,3 +413,12 @@ def test_every_tile_reads_the_same_size() -> None:
                 assert 0 <= span.in0 <= span.core0 < span.core1 <= span.in1 <= length
                 assert span.core0 - span.in0 >= min(overlap, span.core0)
                 assert span.in1 - span.core1 >= min(overlap, length - span.core1)
+
+
+def test_a_missing_input_is_named_not_blamed_on_the_output(tmp_path: Path) -> None:
+    result = _run_cli("upscale", str(tmp_path / "nope.png"), "-o", str(tmp_path / "out.png"),
+                      "--model", "bicubic", "--scale", "2", "--backend", "torch")  # fmt: skip
+    assert result.exit_code == 1
+    assert "nope.png: no such file or folder" in result.output
+    assert "a file name, but" not in result.output
+    assert not (tmp_path / "out.png").exists()

@@ -188,7 +188,9 @@ def _upscale_images(
 
     try:
         sources, failed = open_inputs(inputs, recursive=recursive)
-        jobs, collisions = plan_jobs(sources, output, fmt, keep_tree=keep_tree)
+        jobs, collisions = (
+            plan_jobs(sources, output, fmt, keep_tree=keep_tree) if sources else ([], [])
+        )
     except (ValueError, FileNotFoundError) as error:
         _fail(str(error))
     failed += collisions
