@@ -40,7 +40,7 @@ from srkit.deploy.common import (
     calibration_batches,
     calibration_files,
     core_of,
-    require,
+    installed_version,
     work_dir,
     wrap,
 )
@@ -153,7 +153,7 @@ def _deploy_file(net_model, precision: str, calib, folder: Path):
     if precision != "int8":
         hit = fp32_path.is_file() and fp32_path.stat().st_size > 0
         return make_fp32(), hit, make_fp32
-    ort = require("onnxruntime", "int8 quantisation")
+    ort_version = installed_version("onnxruntime", "int8 quantisation")
     crops: list = []
 
     def batches() -> list:  # decoded only when the key needs them or the model is made
@@ -165,7 +165,7 @@ def _deploy_file(net_model, precision: str, calib, folder: Path):
 
     files = calibration_files(calib)
     int8_key = key_digest({
-        "onnx": fp32_key, "onnxruntime": ort.__version__, "quantiser": QUANTISER,
+        "onnx": fp32_key, "onnxruntime": ort_version, "quantiser": QUANTISER,
         "calibration": {"files": files} if files is not None else arrays_digest(batches()),
     })  # fmt: skip
     int8_path = folder / f"{stem}-{int8_key}.int8.onnx"

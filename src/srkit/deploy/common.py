@@ -42,6 +42,18 @@ def require(module: str, what: str) -> Any:
         ) from error
 
 
+def installed_version(module: str, what: str) -> str:
+    """The installed version of an optional dependency, read from its metadata without
+    importing it (ONNX Runtime takes 40 ms to import; a cache key needs only its version), or
+    :func:`require`'s error when it is missing."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return require(module, what).__version__
+
+
 class CoreNet(nn.Module):
     """The network with its value range and mean folded in: [0, 1] in, [0, 1] out.
 
