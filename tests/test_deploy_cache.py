@@ -148,3 +148,21 @@ def test_a_failed_make_leaves_no_file(tmp_path):
     path, hit = cached_file(target, lambda p: p.write_bytes(b"whole"))
     assert (path, hit, path.read_bytes()) == (target, False, b"whole")
     assert cached_file(target, lambda p: p.write_bytes(b"other")) == (target, True)
+
+
+def test_compiled_models_folder_is_trimmed_and_refused_when_unusable(tmp_path):
+    from srkit.deploy.cache import COMPILED_KEEP, compiled_model_dir
+
+    folder = tmp_path / "openvino-compiled"
+    folder.mkdir()
+    for i in range(COMPILED_KEEP + 6):
+        blob = folder / f"{i:03d}.blob"
+        blob.write_bytes(b"x")
+        os.utime(blob, ns=(i * 10**9, i * 10**9))
+    assert compiled_model_dir(tmp_path) == folder
+    kept = sorted(p.name for p in folder.iterdir())
+    assert len(kept) == COMPILED_KEEP and kept[0] == "006.blob"  # the six oldest went
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "openvino-compiled").write_text("a file where the folder would go")
+    assert compiled_model_dir(blocked) is None  # OpenVINO then runs without a CACHE_DIR

@@ -44,31 +44,39 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _exit_now(code: object) -> None:
-    """End the process without tearing the interpreter down. With torch loaded, Python's
-    finalisation alone takes about 0.4 s (module teardown and the last garbage collections over
-    torch's objects): a tenth of `srkit upscale` on a small image. What an orderly exit does
-    that matters still runs first: other threads finish (and idle thread pools are woken and
-    joined), the ``atexit`` handlers run (temporary folders, logging), the streams are flushed."""
-    if "torch" not in sys.modules:  # a light command: the ordinary exit is fast
+    """End the process without tearing the interpreter down, after a command that succeeded.
+    With torch loaded, Python's finalisation alone takes about 0.4 s (module teardown and the
+    last garbage collections over torch's objects): a tenth of `srkit upscale` on a small
+    image. What an orderly exit does that matters still runs first: other threads finish (and
+    idle thread pools are woken and joined), the ``atexit`` handlers run (temporary folders,
+    logging, child processes), Python's and C's output streams are flushed. A failure, a
+    profiler or tracer, or ``SRKIT_FAST_EXIT=0`` takes the ordinary exit."""
+    import os
+
+    ordinary = (
+        code not in (0, None)  # a failure: whatever it left open is closed the usual way
+        or "torch" not in sys.modules  # a light command: the ordinary exit is fast
+        or sys.getprofile() is not None
+        or sys.gettrace() is not None
+        or os.environ.get("SRKIT_FAST_EXIT", "1") == "0"
+    )
+    if ordinary:
         raise SystemExit(code)
     import atexit
-    import os
+    import ctypes
     import threading
 
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        print(code, file=sys.stderr)
-        status = 1
     try:
         shutdown = getattr(threading, "_shutdown", None)  # what the interpreter calls at exit
         if shutdown is not None:
             shutdown()
         atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:  # noqa: BLE001 - fall back to the ordinary exit
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+        ctypes.CDLL(None).fflush(None)  # what C++ extensions printed through stdio
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BaseException:  # noqa: BLE001 - e.g. a closed pipe: fall back to the ordinary exit
         raise SystemExit(code) from None
-    os._exit(status)
+    os._exit(0)

@@ -184,9 +184,10 @@ def _upscale_images(
     engine, ray_options, label,
 ) -> None:  # fmt: skip
     from srkit.common.progress import progress_bar
-    from srkit.infer.batch import open_inputs, plan_jobs, run_batch, write_report
+    from srkit.infer.batch import check_format, open_inputs, plan_jobs, run_batch, write_report
 
     try:
+        check_format(fmt)
         sources, failed = open_inputs(inputs, recursive=recursive)
         jobs, collisions = (
             plan_jobs(sources, output, fmt, keep_tree=keep_tree) if sources else ([], [])

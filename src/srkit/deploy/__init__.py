@@ -28,6 +28,7 @@ import torch
 from srkit.deploy.cache import (
     arrays_digest,
     cached_file,
+    compiled_model_dir,
     deploy_cache_dir,
     key_digest,
     remake_on_failure,
@@ -127,7 +128,7 @@ def prepare(
         module = remake_on_failure(source, hit, OrtModule, remake)
         return wrap(net_model, module, f"onnxruntime/{precision}", file=str(source))
     hint = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision]
-    compiled = Path(persistent) / "openvino-compiled" if persistent is not None else None
+    compiled = compiled_model_dir(persistent) if persistent is not None else None
     module = remake_on_failure(
         source, hit, lambda p: OpenVINOModule(p, precision=hint, compiled_cache=compiled), remake
     )

@@ -39,6 +39,27 @@ def deploy_cache_dir() -> Path | None:
     return folder if os.access(folder, os.W_OK) else None
 
 
+#: compiled OpenVINO models kept at most (one per input shape; the oldest go first)
+COMPILED_KEEP = 64
+
+
+def compiled_model_dir(folder: str | os.PathLike) -> Path | None:
+    """``folder/openvino-compiled``, created, for OpenVINO's ``CACHE_DIR``; ``None`` when it
+    cannot be written (OpenVINO would fail every compile). Each input shape adds a compiled
+    model, so the folder is trimmed to its :data:`COMPILED_KEEP` most recently written."""
+    path = Path(folder) / "openvino-compiled"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            return None
+        entries = sorted(path.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        for old in entries[: max(0, len(entries) - COMPILED_KEEP)]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        return None
+    return path
+
+
 def weights_digest(net: torch.nn.Module) -> str:
     """sha256 of the network's tensors (names, shapes, dtypes and bytes), in ``state_dict``
     order: the same weights give the same key whatever file they came from."""

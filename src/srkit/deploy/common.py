@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib
 import shutil
 import tempfile
@@ -118,23 +119,31 @@ def work_dir(cache: str | Path | None) -> Path:
     return path
 
 
-def calibration_files(calib: str | Path | None) -> list[tuple[str, int, int]] | None:
-    """The calibration images' files as ``(path, bytes, mtime_ns)``, sorted: a folder's files
-    or one file (a zip, a list); ``None`` for a glob or a missing path. Keying the int8 cache on
-    these instead of on decoded crops keeps ``srkit upscale`` from decoding the calibration set
-    on every run (0.14 s for the bundled Set5)."""
+def calibration_files(calib: str | Path | None) -> str | None:
+    """A digest of the calibration images' files (names and bytes): a folder's files or one
+    file (an image, a zip); ``None`` for a list file (its images live elsewhere), a glob or a
+    missing path, which the crops themselves then key. Hashing the files instead of decoding
+    crops keeps ``srkit upscale`` from decoding the calibration set on every run (0.14 s for
+    the bundled Set5), and the key stays the same across installs and copies."""
+    from srkit.data.sources import LIST_SUFFIXES
+
     path = Path(calib).expanduser() if calib is not None else bundled_set5()
     try:
         if path.is_dir():
-            files = [p for p in path.iterdir() if p.is_file()]
-        elif path.is_file():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+        elif path.is_file() and path.suffix.lower() not in LIST_SUFFIXES:
             files = [path]
         else:
             return None
-        stats = [(str(p.resolve()), p.stat()) for p in files]
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(f"{file.name}:{file.stat().st_size};".encode())
+            with file.open("rb") as handle:
+                for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(chunk)
     except OSError:
         return None
-    return sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+    return digest.hexdigest()
 
 
 def calibration_batches(

@@ -144,6 +144,16 @@ def open_inputs(
     return sources, failed
 
 
+def check_format(fmt: str | None) -> str | None:
+    """``fmt`` as an output extension (``"PNG"``, ``".png"`` -> ``"png"``), or a ``ValueError``."""
+    if fmt is None:
+        return None
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return fmt
+
+
 def plan_jobs(
     sources: list[ImageSource],
     out: str | os.PathLike,
@@ -157,10 +167,7 @@ def plan_jobs(
     (``photos/2024/a.jpg`` -> ``out/photos/2024/a.png``), so inputs never collide.
     """
     out = Path(out)
-    if fmt is not None:
-        fmt = fmt.lower().lstrip(".")
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+    fmt = check_format(fmt)
     total = sum(len(s) for s in sources)
     single = total == 1 and isinstance(sources[0], FileSource) and len(sources) == 1
     out_is_file = out.suffix.lower() in IMAGE_EXTENSIONS
