@@ -61,19 +61,24 @@ class InputConvention:
         mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device)
         return mean.view(1, -1, 1, 1) * self.value_range
 
+    @property
+    def _is_identity(self) -> bool:
+        """[0, 1] units without a mean: both conversions are the identity."""
+        return self.mean is None and self.value_range == 1.0
+
     def to_network(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` in [0, 1] (already RGB or Y as the network works) -> the network's units."""
-        mean = self._scaled_mean(x)
-        if mean is None and self.value_range == 1.0:  # already the network's units: no pass
+        if self._is_identity:  # already the network's units: no pass over x
             return x
+        mean = self._scaled_mean(x)
         x = x * self.value_range
         return x if mean is None else x - mean
 
     def from_network(self, y: torch.Tensor) -> torch.Tensor:
         """The network's output -> [0, 1] units (inverse of :meth:`to_network`)."""
-        mean = self._scaled_mean(y)
-        if mean is None and self.value_range == 1.0:  # a full pass over a large output saved
+        if self._is_identity:
             return y
+        mean = self._scaled_mean(y)
         return (y if mean is None else y + mean) / self.value_range
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ See ``docs/deploy.md``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -121,14 +122,14 @@ def prepare(
     net_model = as_network_model(model, f"backend {backend}/{precision}")
     if backend.startswith("torch"):
         return prepare_torch(net_model, backend, precision)
-    persistent = cache if cache is not None else deploy_cache_dir()
-    folder = work_dir(cache) if cache is not None else (persistent or work_dir(None))
+    kept = work_dir(cache) if cache is not None else deploy_cache_dir()  # None: not writable
+    folder = kept or work_dir(None)
     source, hit, remake = _deploy_file(net_model, precision, calib, folder)
     if backend == "onnxruntime":
         module = remake_on_failure(source, hit, OrtModule, remake)
         return wrap(net_model, module, f"onnxruntime/{precision}", file=str(source))
     hint = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision]
-    compiled = compiled_model_dir(persistent) if persistent is not None else None
+    compiled = compiled_model_dir(kept) if kept is not None else None
     module = remake_on_failure(
         source, hit, lambda p: OpenVINOModule(p, precision=hint, compiled_cache=compiled), remake
     )
@@ -155,14 +156,12 @@ def _deploy_file(net_model, precision: str, calib, folder: Path):
         hit = fp32_path.is_file() and fp32_path.stat().st_size > 0
         return make_fp32(), hit, make_fp32
     ort_version = installed_version("onnxruntime", "int8 quantisation")
-    crops: list = []
 
+    @functools.cache
     def batches() -> list:  # decoded only when the key needs them or the model is made
-        if not crops:
-            crops.extend(calibration_batches(
-                calib, net_model.convention.channels, QUANTISER["samples"], QUANTISER["crop"]
-            ))  # fmt: skip
-        return crops
+        return calibration_batches(
+            calib, net_model.convention.channels, QUANTISER["samples"], QUANTISER["crop"]
+        )
 
     files = calibration_files(calib)
     int8_key = key_digest({

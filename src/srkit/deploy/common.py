@@ -21,6 +21,7 @@ from srkit.data.sources import open_source
 from srkit.image.color import rgb_to_ycbcr
 from srkit.image.io import ImageReadError, to_tensor
 from srkit.models import SRModel
+from srkit.weights.native import sha256_file
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
@@ -137,10 +138,7 @@ def calibration_files(calib: str | Path | None) -> str | None:
             return None
         digest = hashlib.sha256()
         for file in files:
-            digest.update(f"{file.name}:{file.stat().st_size};".encode())
-            with file.open("rb") as handle:
-                for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
-                    digest.update(chunk)
+            digest.update(f"{file.name}:{sha256_file(file)};".encode())
     except OSError:
         return None
     return digest.hexdigest()

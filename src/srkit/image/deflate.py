@@ -66,11 +66,9 @@ class ZlibStream:
         return bytes((cmf, flg))
 
     def _piece(self, data: memoryview, zdict: bytes) -> bytes:
-        if zdict:
-            c = _impl.compressobj(self.level, _impl.DEFLATED, -15, 8, _impl.Z_DEFAULT_STRATEGY,
-                                  zdict=zdict)  # fmt: skip
-        else:
-            c = _impl.compressobj(self.level, _impl.DEFLATED, -15)
+        primed = {"zdict": zdict} if zdict else {}  # the first piece has no data before it
+        c = _impl.compressobj(self.level, _impl.DEFLATED, -15, 8, _impl.Z_DEFAULT_STRATEGY,
+                              **primed)  # fmt: skip
         return c.compress(data) + c.flush(_impl.Z_SYNC_FLUSH)
 
     def map(self, fn: Any, *iterables: Any) -> list[Any]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from srkit.common.files import AtomicFile
 from srkit.image import deflate
+from srkit.image.io import _png_chunk as _chunk
 from srkit.image.io import _png_filtered_rows  # the project's own vectorised PNG filter
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -32,11 +32,6 @@ def _default_threads() -> int:
         return max(1, min(4, len(os.sched_getaffinity(0))))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, min(4, os.cpu_count() or 1))
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 class PNGStreamWriter:
