@@ -39,7 +39,8 @@ from srkit.common.allocator import allocator_state, retain_freed_memory
 from srkit.common.machine import cpu_name
 from srkit.image import deflate
 from srkit.image.io import read_rgb
-from srkit.infer.upscaler import Upscaler
+from srkit.infer.pngstream import PNGStreamWriter
+from srkit.infer.upscaler import PNG_LEVEL, Upscaler
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,14 @@ def synthetic(width: int, height: int, seed: int = 0) -> np.ndarray:
     edges = ((x // 97 + y // 61) % 2) * 0.2
     image = np.stack([base + edges, base, 1.0 - base], -1) + rng.normal(0, 0.03, (height, width, 3))
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def write_png(path: Path, pixels: np.ndarray) -> None:
+    """The whole image through the writer `srkit upscale` streams its tiles to."""
+    writer = PNGStreamWriter(path, pixels.shape[1], pixels.shape[0], pixels.shape[2],
+                             level=PNG_LEVEL)  # fmt: skip
+    writer.write(pixels)
+    writer.close()
 
 
 def timed(fn) -> tuple[float, object]:
@@ -76,7 +85,7 @@ def main() -> None:
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; {up.name} x{up.scale}, "
           f"{width}x{height} -> {width * up.scale}x{height * up.scale}, "
           f"{up.backend}/{up.precision} (--backend {args.backend}); PNG deflate: "
-          f"{deflate.BACKEND}; allocator: {allocator_state()}")  # fmt: skip
+          f"{deflate.library(PNG_LEVEL)} level {PNG_LEVEL}; allocator: {allocator_state()}")  # fmt: skip
     decode, rgb = timed(lambda: read_rgb(source))
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():
@@ -94,7 +103,7 @@ def main() -> None:
     upscale, out = timed(lambda: up.upscale_array(rgb))
     up.model = model
     on_tiles = sum(calls)
-    encode, _ = timed(lambda: Image.fromarray(out).save(work / "out_direct.png"))
+    encode, _ = timed(lambda: write_png(work / "out_direct.png", out))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SRKIT_BACKEND": args.backend}
     command = [sys.executable, "-m", "srkit.cli", "upscale", str(source), "-o", str(work / "o.png"),
                "--model", args.model, "--overwrite"]  # fmt: skip
@@ -123,7 +132,7 @@ def main() -> None:
         (f"network on the tiles ({len(calls)} calls)", on_tiles),
         ("decode PNG", decode),
         ("Upscaler.upscale_array (tiles + blend + network)", upscale),
-        ("encode PNG (PIL, whole image)", encode),
+        ("encode PNG (srkit's writer, whole image)", encode),
         ("srkit upscale CLI wall", cli),
         ("  of which start-up + model load (16x16 image)", start_up),
     ]

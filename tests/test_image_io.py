@@ -616,14 +616,18 @@ def test_image_from_array_and_loaded_image_helpers() -> None:
 
 
 def test_deflate_is_standard_zlib_at_every_level() -> None:
-    """PNG deflate goes through zlib-ng (a dependency) and stays readable by plain zlib."""
+    """PNG deflate goes through ISA-L at levels 1-2 and zlib-ng above (both dependencies), and
+    stays readable by plain zlib."""
     import zlib
 
     from srkit.image import deflate
 
     assert deflate.BACKEND == "zlib-ng"
+    assert [deflate.library(level) for level in (0, 1, 2, 3, 9)] == [
+        "zlib-ng", "isa-l", "isa-l", "zlib-ng", "zlib-ng"
+    ]  # fmt: skip
     data = np.random.default_rng(0).integers(0, 8, 200_000, dtype=np.uint8).tobytes()
-    for level in (0, 1, 6, 9):
+    for level in (0, 1, 2, 3, 6, 9):
         assert zlib.decompress(deflate.compress(data, level)) == data
         stream = deflate.compressobj(level)
         assert zlib.decompress(stream.compress(data[:1000]) + stream.compress(data[1000:])
@@ -643,7 +647,7 @@ def test_zlib_stream_in_pieces_on_threads_is_one_standard_stream() -> None:
     rng = np.random.default_rng(1)
     data = (rng.integers(0, 4, 150_000, dtype=np.uint8) * 9).tobytes() + b"abc" * 30_000
     cuts = [0, 7, 40_000, 40_001, 123_456, len(data)]
-    for level in (0, 1, 3, 6, 9):
+    for level in (0, 1, 2, 3, 6, 9):
         for threads in (1, 3):
             stream = ZlibStream(level, threads)
             out = stream.compress([data[a:b] for a, b in zip(cuts[:2], cuts[1:3], strict=True)])
@@ -657,8 +661,11 @@ def test_zlib_stream_in_pieces_on_threads_is_one_standard_stream() -> None:
     assert zlib.decompress(ZlibStream(6, 2).finish()) == b""
 
 
-def _reference_filter(raw: np.ndarray, bpp: int, prev: np.ndarray | None) -> np.ndarray:
-    """libpng's heuristic row by row in plain Python integers (slow, small inputs only)."""
+def _reference_filter(
+    raw: np.ndarray, bpp: int, prev: np.ndarray | None, only: int | None = None
+) -> np.ndarray:
+    """libpng's heuristic row by row in plain Python integers (slow, small inputs only); with
+    ``only``, that filter type on every row."""
     rows = []
     above = [0] * raw.shape[1] if prev is None else [int(v) for v in prev]
     for line in raw.tolist():
@@ -678,7 +685,7 @@ def _reference_filter(raw: np.ndarray, bpp: int, prev: np.ndarray | None) -> np.
                 out.append((x - pred) % 256)
             cands.append(out)
         costs = [sum(min(v, 256 - v) for v in cand) for cand in cands]
-        best = costs.index(min(costs))
+        best = costs.index(min(costs)) if only is None else only
         rows.append([best] + cands[best])
         above = line
     return np.array(rows, dtype=np.uint8)
@@ -706,6 +713,23 @@ def test_png_filter_is_libpngs_heuristic_in_every_block_size() -> None:
             )
 
 
+def test_png_average_filter_on_every_row() -> None:
+    from srkit.image.io import _png_filtered_rows
+
+    rng = np.random.default_rng(4)
+    raw = rng.integers(0, 256, (6, 24), dtype=np.uint8)
+    for bpp in (1, 3, 6):
+        for block_bytes in (1, 50, 1 << 18):
+            got = _png_filtered_rows(raw, bpp, block_bytes=block_bytes, method="average")
+            np.testing.assert_array_equal(got, _reference_filter(raw, bpp, None, only=3))
+        np.testing.assert_array_equal(
+            _png_filtered_rows(raw[2:], bpp, prev=raw[1], method="average"),
+            _reference_filter(raw[2:], bpp, raw[1], only=3),
+        )
+    with pytest.raises(ValueError, match="PNG filter must be one of heuristic, average"):
+        _png_filtered_rows(raw, 3, method="paeth")
+
+
 def test_streamed_png_on_threads_reads_back_exactly(tmp_path: Path, monkeypatch) -> None:
     """Small pieces (many per write, several writes) on 1 and 3 threads: the same pixels, a
     valid file, and sizes within a few hundred bytes of each other."""
@@ -717,13 +741,19 @@ def test_streamed_png_on_threads_reads_back_exactly(tmp_path: Path, monkeypatch)
         top = np.iinfo(dtype).max
         image = (np.linspace(0, top, 61 * 50 * 3) % (top + 1)).astype(dtype).reshape(61, 50, 3)
         image[::7] = rng.integers(0, top, (9, 50, 3), dtype=dtype)
-        sizes = []
-        for threads in (1, 3):
-            target = tmp_path / f"t{threads}_{depth}.png"
-            writer = pngstream.PNGStreamWriter(target, 50, 61, 3, depth, level=6, threads=threads)
-            for r0 in (0, 5, 40):
-                writer.write(image[r0 : {0: 5, 5: 40, 40: 61}[r0]])
-            writer.close()
-            np.testing.assert_array_equal(read_image(target).pixels, image)
-            sizes.append(target.stat().st_size)
-        assert abs(sizes[0] - sizes[1]) < 400, sizes
+        for filter, level in (("heuristic", 6), ("average", 2)):
+            sizes = []
+            for threads in (1, 3):
+                target = tmp_path / f"t{threads}_{depth}_{filter}.png"
+                writer = pngstream.PNGStreamWriter(
+                    target, 50, 61, 3, depth, level=level, threads=threads, filter=filter
+                )
+                for r0 in (0, 5, 40):
+                    writer.write(image[r0 : {0: 5, 5: 40, 40: 61}[r0]])
+                writer.close()
+                np.testing.assert_array_equal(read_image(target).pixels, image)
+                sizes.append(target.stat().st_size)
+            assert abs(sizes[0] - sizes[1]) < 400, sizes
+    with pytest.raises(ValueError, match="PNG filter must be one of"):
+        pngstream.PNGStreamWriter(tmp_path / "x.png", 2, 2, 3, filter="up")
+    assert not (tmp_path / "x.png").exists()

@@ -110,8 +110,9 @@ def upscale(
     ] = None,
     crf: Annotated[int, typer.Option(help="Video: H.264/VP9 quality (lower is better).")] = 18,
     png_level: Annotated[
-        int, typer.Option(help="PNG deflate level, 0-9 (3: fast; 6 or 9: a few % smaller).")
-    ] = 3,
+        int,
+        typer.Option(help="PNG deflate level, 0-9 (1-2: fast; 3-9: zlib's, a few % smaller)."),
+    ] = 2,
 ) -> None:
     """Upscale images or a video (tiled, bounded memory); exits non-zero if any file failed."""
 

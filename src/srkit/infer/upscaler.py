@@ -69,10 +69,10 @@ def to_pixels(block: torch.Tensor, dtype: np.dtype, chunk: int = 64) -> np.ndarr
     return out
 
 
-#: PNG deflate level of upscaled output. zlib-ng at 3 is about 3.5x faster than at 6 for a
-#: file about 4% larger (7680x4320 RGB: 1.1 s and 39.7 MB against 3.8 s and 38.3 MB); the
-#: encoder shares the cores with the network, so its time shows in the wall time.
-PNG_LEVEL = 3
+#: PNG deflate level of upscaled output: a fast level (ISA-L, :mod:`srkit.image.deflate`), because
+#: the encoder shares the cores with the network; levels 3-9 give files a few % smaller, slower
+#: (experiments/README.md has the figures).
+PNG_LEVEL = 2
 
 
 class _Sink:
