@@ -85,7 +85,8 @@ def main() -> None:
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; {up.name} x{up.scale}, "
           f"{width}x{height} -> {width * up.scale}x{height * up.scale}, "
           f"{up.backend}/{up.precision} (--backend {args.backend}); PNG deflate: "
-          f"{deflate.library(PNG_LEVEL)} level {PNG_LEVEL}; allocator: {allocator_state()}")  # fmt: skip
+          f"{deflate.library(PNG_LEVEL)} level {PNG_LEVEL}; "
+          f"allocator: {allocator_state()}")  # fmt: skip
     decode, rgb = timed(lambda: read_rgb(source))
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
     with torch.inference_mode():

@@ -2,9 +2,9 @@
 
 8- or 16-bit gray, gray+alpha, RGB or RGBA, with the ICC profile (``iCCP``) and EXIF (``eXIf``)
 kept. Rows are filtered with Average (or libpng's heuristic: ``srkit.image.io``'s filter) and
-deflated incrementally (ISA-L at levels 1-2, zlib-ng above), in pieces of a few MB spread over ``threads`` threads
-(:class:`srkit.image.deflate.ZlibStream`); IDAT chunks are flushed as the compressor produces
-them. The file is written beside the target and renamed into place on
+deflated incrementally (ISA-L at levels 1-2, zlib-ng above), in pieces of a few MB spread over
+``threads`` threads (:class:`srkit.image.deflate.ZlibStream`); IDAT chunks are flushed as the
+compressor produces them. The file is written beside the target and renamed into place on
 ``close()``, so readers never see half a file.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 
 from srkit.common.files import AtomicFile
 from srkit.image import deflate
-from srkit.image.io import _png_chunk as _chunk
 from srkit.image.io import PNG_FILTERS, _png_filtered_rows  # srkit's vectorised PNG filter
+from srkit.image.io import _png_chunk as _chunk
 
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 _IDAT_FLUSH = 1 << 20
