@@ -240,7 +240,8 @@ def test_cli_export_and_speed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_runtime_backends_serve_several_threads_at_once(backend: str, tmp_path: Path) -> None:
     """`srkit faces eval` calls one deployed model from worker threads; each call must get its
-    own answer (OpenVINO's compiled model has one infer request: "Infer Request is busy")."""
+    own answer (OpenVINO runs them one at a time: a shared request would be "busy", and requests
+    first run concurrently can hang)."""
     from concurrent.futures import ThreadPoolExecutor
 
     _need(backend)

@@ -4,8 +4,10 @@ OpenVINO compiles one static-shape model per input size it sees (faster than a d
 to ``STATIC_SHAPES`` sizes, then one dynamic model for the rest. On CPUs with bf16 support
 OpenVINO would silently run fp32 models in bf16: the precision hint is always set explicitly.
 An OpenVINO module may be called from several threads at once (`srkit faces eval` scores faces
-on worker threads): compiling is locked, and each thread runs its own infer request (a compiled
-model's own request serves one call at a time: "Infer Request is busy").
+on worker threads): the process runs one OpenVINO inference at a time (compiling included).
+Each inference already uses every thread (the latency hint), so nothing is lost, and OpenVINO
+can hang when requests of one compiled model first run concurrently on a 2-core machine
+(both threads stuck in the input copy, seen with OpenVINO 2026.4 in `srkit faces eval`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 from srkit.deploy.common import require
 
 STATIC_SHAPES = 12
+_OPENVINO_RUN = threading.Lock()  # one OpenVINO compile or inference at a time in this process
 
 
 def _threads() -> int:
@@ -76,12 +79,7 @@ class OpenVINOModule(nn.Module):
             self.config["CACHE_DIR"] = str(compiled_cache)
         self._static: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self._dynamic = None
-        self._lock = threading.Lock()
-        self._local = threading.local()  # this thread's infer requests, per compiled model
-
-    def _compiled(self, shape: tuple[int, ...]):
-        with self._lock:
-            return self._compile(shape)
+        self._requests: dict[int, object] = {}  # one infer request per compiled model
 
     def _compile(self, shape: tuple[int, ...]):
         compiled = self._static.get(shape)
@@ -99,13 +97,14 @@ class OpenVINOModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feed = np.ascontiguousarray(x.detach().float().numpy())
-        compiled = self._compiled(tuple(feed.shape))
-        requests = self._local.__dict__.setdefault("requests", {})  # this thread's
-        request = requests.get(id(compiled))
-        if request is None:
-            request = requests[id(compiled)] = compiled.create_infer_request()
-        request.infer({0: feed})
-        return torch.from_numpy(np.asarray(request.get_output_tensor(0).data).copy())
+        with _OPENVINO_RUN:
+            compiled = self._compile(tuple(feed.shape))
+            request = self._requests.get(id(compiled))
+            if request is None:
+                request = self._requests[id(compiled)] = compiled.create_infer_request()
+            request.infer({0: feed})
+            out = np.asarray(request.get_output_tensor(0).data).copy()
+        return torch.from_numpy(out)
 
 
 def _installed(module: str) -> bool:
