@@ -7,7 +7,9 @@ properties record ``srkit.scale``, ``srkit.channels``, ``srkit.arch`` and ``srki
 
 ONNX uses the TorchScript exporter at opset 17: pixel shuffle becomes ``DepthToSpace`` (CRD
 mode), and H/W stay symbolic. Networks that resize with a precomputed MATLAB bicubic matrix
-inside the graph (SRCNN, VDSR, DRCN) cannot be exported with dynamic sizes.
+inside the graph (SRCNN, VDSR, DRCN) cannot be exported with dynamic sizes. A narrowing
+convolution after a pixel shuffle (EDSR's convolution to RGB) is exported folded before it
+(:mod:`srkit.deploy.tails`: the same outputs, without the wide tensor at the output size).
 
 int8: static quantisation (QDQ, per-channel int8 weights, uint8 activations, 99.999th
 percentile ranges; the first, last and cheap convolutions stay in float) with ONNX Runtime's
@@ -17,6 +19,7 @@ ONNX Runtime and, converted, on OpenVINO.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -31,12 +34,13 @@ from srkit.deploy.common import (
     core_of,
     require,
 )
+from srkit.deploy.tails import fold_tails
 
 OPSET = 17
 # what the deployment cache (srkit.deploy.cache) keys files on besides their inputs: bump
 # EXPORT_VERSION when export_onnx writes other files, QUANTISER when quantize_int8's defaults or
 # sensitive_convs change
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: upsampling tails folded (srkit.deploy.tails)
 QUANTISER: dict = {"version": 1, "samples": 32, "crop": 96, "keep_float": "auto",
                    "method": "percentile", "op_types": ["Conv"], "percentile": 99.999}  # fmt: skip
 PRE_UPSAMPLING = ("srcnn", "vdsr", "drcn")
@@ -61,7 +65,8 @@ def export_onnx(model, path: str | Path, *, opset: int = OPSET, check: bool = Tr
         )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    core = core_of(model)
+    core = copy.deepcopy(core_of(model))
+    fold_tails(core)  # exact; the runtimes never see the wide tensor at the output size
     channels = model.convention.in_channels
     sample = torch.rand(1, channels, 48, 40)
     with warnings.catch_warnings():

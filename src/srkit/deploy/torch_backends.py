@@ -10,7 +10,8 @@ In channels_last, every ``nn.PixelShuffle`` is replaced by :class:`ChannelsLastP
 which moves whole runs of channels. ``F.pixel_shuffle`` on a channels_last tensor is slow in
 eager mode, and Inductor generates a scalar loop for it with the channel loop outermost; on a
 Zen 4 core that loop was a third of EDSR-baseline x4's compiled bf16 time, and made
-``torch-compile/bf16`` slower than eager bf16.
+``torch-compile/bf16`` slower than eager bf16. A narrowing convolution after a pixel shuffle
+(EDSR's convolution to RGB) runs folded before it (:mod:`srkit.deploy.tails`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 
 from srkit.archs.adapter import NetworkModel
 from srkit.deploy.common import CoreNet, DeployError, core_of, wrap
+from srkit.deploy.tails import fold_tails
 
 
 class ChannelsLastPixelShuffle(nn.Module):
@@ -67,6 +69,7 @@ class ChannelsLast(nn.Module):
 
     def __init__(self, core: CoreNet, bf16: bool = False) -> None:
         super().__init__()
+        fold_tails(core)
         self.core = channels_last_shuffles(core).to(memory_format=torch.channels_last)
         self.bf16 = bf16
 
