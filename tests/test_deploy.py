@@ -135,6 +135,25 @@ def test_export_int8_and_openvino_files(tmp_path: Path) -> None:
         torch.testing.assert_close(module(y), model.run_net(y), atol=1e-4, rtol=0)
 
 
+def test_openvino_int8_runs_its_float_layers_in_bf16_where_the_cpu_has_it(tmp_path: Path) -> None:
+    _need("openvino")
+    _need("onnxruntime")
+    import openvino as ov
+
+    from srkit.deploy.runtimes import int8_float_hint
+
+    native = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    assert int8_float_hint() == ("bf16" if native else "f32")
+    model = tiny()
+    deployed = prepare(model, "openvino", "int8", cache=tmp_path)
+    assert deployed.net.config["INFERENCE_PRECISION_HINT"] == int8_float_hint()
+    fp32 = prepare(model, "openvino", "fp32", cache=tmp_path)
+    assert fp32.net.config["INFERENCE_PRECISION_HINT"] == "f32"
+    x = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        assert float((deployed(x) - model(x)).abs().max()) < 0.05
+
+
 def test_upscaler_on_other_backend_tiles_like_torch(tmp_path: Path) -> None:
     _need("onnxruntime")
     x = torch.rand(1, 3, 30, 26)

@@ -10,7 +10,8 @@ backend            precisions             what runs
 ``torch-cl``       fp32, bf16             channels_last memory format
 ``torch-compile``  fp32, bf16             ``torch.compile`` (Inductor), frozen weights
 ``onnxruntime``    fp32, int8             ONNX Runtime CPU; int8: static QDQ
-``openvino``       fp32, bf16, int8       OpenVINO CPU; int8: the same QDQ model
+``openvino``       fp32, bf16, int8       OpenVINO CPU; int8: the same QDQ model, its
+                                          float layers in bf16 where the CPU has bf16
 =================  =====================  ============================================
 
 onnxruntime and openvino are optional (``pip install 'srkit[deploy]'``) and imported only
@@ -58,6 +59,7 @@ from srkit.deploy.export import (
 from srkit.deploy.runtimes import (
     OpenVINOModule,
     OrtModule,
+    int8_float_hint,
     onnx_available,
     onnxruntime_available,
     openvino_available,
@@ -128,7 +130,7 @@ def prepare(
     if backend == "onnxruntime":
         module = remake_on_failure(source, hit, OrtModule, remake)
         return wrap(net_model, module, f"onnxruntime/{precision}", file=str(source))
-    hint = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision]
+    hint = int8_float_hint() if precision == "int8" else {"fp32": "f32", "bf16": "bf16"}[precision]
     compiled = compiled_model_dir(kept) if kept is not None else None
     module = remake_on_failure(
         source, hit, lambda p: OpenVINOModule(p, precision=hint, compiled_cache=compiled), remake

@@ -27,6 +27,9 @@ from srkit.common.machine import cpu_flags, cpu_name
 from srkit.deploy.cache import weights_digest
 
 BUDGET_DB = 0.05  # Set5 Y-PSNR an automatic choice may lose against eager fp32
+# bump when a backend's speed changes enough to change choices already cached (2: folded tails,
+# OpenVINO int8's float layers in bf16)
+AUTO_VERSION = 2
 
 
 @dataclass
@@ -113,7 +116,10 @@ def choose_backend(
     if ("torch", "fp32") not in combos:
         combos.insert(0, ("torch", "fp32"))  # the reference
     path = cache or cache_file()
-    key = f"{machine_key()} | {weights_digest(net)} x{int(model.scale)} | {precision or 'any'}"
+    key = (
+        f"{machine_key()} | {weights_digest(net)} x{int(model.scale)} | {precision or 'any'}"
+        f" | auto {AUTO_VERSION}"
+    )
     entries = _read_cache(path)
     hit = entries.get(key)
     if hit and not refresh and (hit["backend"], hit["precision"]) in combos:

@@ -3,6 +3,9 @@
 OpenVINO compiles one static-shape model per input size it sees (faster than a dynamic one), up
 to ``STATIC_SHAPES`` sizes, then one dynamic model for the rest. On CPUs with bf16 support
 OpenVINO would silently run fp32 models in bf16: the precision hint is always set explicitly.
+An int8 model's float layers (the first, last and cheap convolutions) run in bf16 where the CPU
+has bf16 instructions (:func:`int8_float_hint`): on an AMX Xeon fp32 is a seventh of bf16's
+speed, and EDSR-baseline x4 int8 ran 190 -> 131 ms for 0.002 dB on Set5 (RepAN x4).
 An OpenVINO module may be called from several threads at once (`srkit faces eval` scores faces
 on worker threads): the process runs one OpenVINO inference at a time (compiling included).
 Each inference already uses every thread (the latency hint), so nothing is lost, and OpenVINO
@@ -12,6 +15,7 @@ can hang when requests of one compiled model first run concurrently on a 2-core 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import threading
 from collections import OrderedDict
@@ -48,6 +52,15 @@ class OrtModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feed = np.ascontiguousarray(x.detach().float().numpy())
         return torch.from_numpy(self.session.run(None, {"lr": feed})[0])
+
+
+@functools.cache
+def int8_float_hint() -> str:
+    """OpenVINO's inference precision for an int8 model's float layers on this CPU: ``bf16``
+    where OpenVINO reports native bf16 (AVX-512 bf16, AMX), else ``f32``."""
+    ov = require("openvino", "the openvino backend")
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if "BF16" in capabilities else "f32"
 
 
 class OpenVINOModule(nn.Module):
