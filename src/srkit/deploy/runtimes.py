@@ -4,13 +4,11 @@ OpenVINO compiles one static-shape model per input size it sees (faster than a d
 to ``STATIC_SHAPES`` sizes, then one dynamic model for the rest. On CPUs with bf16 support
 OpenVINO would silently run fp32 models in bf16: the precision hint is always set explicitly.
 An int8 model's float layers (the first, last and cheap convolutions) run in bf16 where the CPU
-has bf16 instructions (:func:`int8_float_hint`): on an AMX Xeon fp32 is a seventh of bf16's
-speed, and EDSR-baseline x4 int8 ran 190 -> 131 ms for 0.002 dB on Set5 (RepAN x4).
+has bf16 instructions (:func:`int8_float_hint`; on an AMX Xeon fp32 runs at a seventh of bf16).
 An OpenVINO module may be called from several threads at once (`srkit faces eval` scores faces
 on worker threads): the process runs one OpenVINO inference at a time (compiling included).
-Each inference already uses every thread (the latency hint), so nothing is lost, and OpenVINO
-can hang when requests of one compiled model first run concurrently on a 2-core machine
-(both threads stuck in the input copy, seen with OpenVINO 2026.4 in `srkit faces eval`).
+Each inference already uses every thread (the latency hint), so nothing is lost, and requests
+of one compiled model first run concurrently can hang in OpenVINO's input copy.
 """
 
 from __future__ import annotations

@@ -28,9 +28,7 @@ _POINTWISE = (
 
 
 def _is_shuffle(module: nn.Module) -> bool:
-    return isinstance(module, nn.PixelShuffle) or (
-        type(module).__name__ == "ChannelsLastPixelShuffle" and hasattr(module, "upscale_factor")
-    )
+    return isinstance(module, nn.PixelShuffle)  # both callers fold before any layout change
 
 
 def _is_local_conv(module: nn.Module) -> bool:
@@ -45,6 +43,10 @@ def _is_local_conv(module: nn.Module) -> bool:
         and module.padding == (kh // 2, kw // 2)
         and module.padding_mode == "zeros"
     )
+
+
+def _foldable(module: nn.Module) -> bool:
+    return _is_local_conv(module) and module.groups == 1
 
 
 def local_layers(seq: nn.Module) -> list[nn.Module] | None:
@@ -66,7 +68,7 @@ def local_layers(seq: nn.Module) -> list[nn.Module] | None:
 @torch.no_grad()
 def fold_shuffle_conv(conv: nn.Conv2d, r: int) -> nn.Conv2d:
     """The convolution that, applied before ``PixelShuffle(r)``, equals ``conv`` after it."""
-    if conv.groups != 1 or not _is_local_conv(conv):
+    if not _foldable(conv):
         raise ValueError("fold_shuffle_conv: only stride-1 'same' ungrouped convolutions fold")
     cout, cin, kh, kw = conv.weight.shape
     ry, rx = kh // 2, kw // 2
@@ -99,8 +101,7 @@ def _folded(layers: list[nn.Module]) -> tuple[list[nn.Module], int]:
         if (
             previous is not None
             and _is_shuffle(previous)
-            and _is_local_conv(layer)
-            and layer.groups == 1
+            and _foldable(layer)
             and layer.out_channels * previous.upscale_factor**2 <= layer.in_channels
         ):
             r = previous.upscale_factor
