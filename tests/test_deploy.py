@@ -222,6 +222,56 @@ def test_int8_keeps_1x1_fusions_in_float(tmp_path: Path) -> None:
     assert "/net/body/body.0/conv1/Conv" not in keep
 
 
+def _conv_names(path: Path) -> list[str]:
+    import onnx
+
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+
+
+def _tail_weight_is_int8(path: Path, tail: str) -> bool:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    node = next(n for n in graph.node if n.name == tail)
+    producers = {out: n.op_type for n in graph.node for out in n.output}
+    return producers.get(node.input[1]) == "DequantizeLinear"
+
+
+def test_wide_folded_tail_is_found_and_narrow_tails_are_not(tmp_path: Path) -> None:
+    _need("onnxruntime")
+    from srkit.deploy.export import wide_tail_conv
+
+    torch.manual_seed(0)
+    net = build("edsr_baseline", scale=2, blocks=1, features=16)  # 16 -> 3 folds to 64 -> 12
+    edsr = NetworkModel(net, 2, get_spec("edsr_baseline").convention, "e", info={"arch": "edsr"})
+    path = export_onnx(edsr, tmp_path / "e.onnx")
+    assert wide_tail_conv(path) == _conv_names(path)[-1]
+    net = build("rlfn", scale=2, blocks=1, features=16, esa_channels=4)  # conv, then the shuffle
+    rlfn = NetworkModel(net, 2, get_spec("rlfn").convention, "r", info={"arch": "rlfn"})
+    assert wide_tail_conv(export_onnx(rlfn, tmp_path / "r.onnx")) is None
+
+
+@pytest.mark.parametrize(("allowed", "quantised"), [(1e9, True), (0.0, False)])
+def test_int8_quantises_a_wide_tail_only_within_the_error_allowed(
+    tmp_path: Path, monkeypatch, allowed: float, quantised: bool
+) -> None:
+    _need("onnxruntime")
+    from srkit.deploy.export import QUANTISER, quantize_int8, sensitive_convs
+
+    monkeypatch.setitem(QUANTISER, "wide_tail_error", allowed)
+    torch.manual_seed(0)
+    net = build("edsr_baseline", scale=2, blocks=1, features=16)
+    model = NetworkModel(net, 2, get_spec("edsr_baseline").convention, "e", info={"arch": "e"})
+    source = export_onnx(model, tmp_path / "e.onnx")
+    first, tail = _conv_names(source)[0], _conv_names(source)[-1]
+    assert tail in sensitive_convs(source)  # the last convolution: float by default
+    batches = [np.random.default_rng(i).random((1, 3, 24, 24), dtype=np.float32) for i in range(4)]
+    out = quantize_int8(model, source, tmp_path / "e.int8.onnx", batches=batches)
+    assert _tail_weight_is_int8(out, tail) is quantised
+    assert not _tail_weight_is_int8(out, first)  # the first stays float either way
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.int8.onnx", "e.onnx"]  # no trial left
+
+
 def test_cli_export_and_speed(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

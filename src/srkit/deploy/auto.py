@@ -28,8 +28,8 @@ from srkit.deploy.cache import weights_digest
 
 BUDGET_DB = 0.05  # Set5 Y-PSNR an automatic choice may lose against eager fp32
 # bump when a backend's speed changes enough to change choices already cached (2: folded tails,
-# OpenVINO int8's float layers in bf16)
-AUTO_VERSION = 2
+# OpenVINO int8's float layers in bf16; 3: int8 folded tails)
+AUTO_VERSION = 3
 
 
 @dataclass
