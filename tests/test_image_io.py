@@ -757,3 +757,17 @@ def test_streamed_png_on_threads_reads_back_exactly(tmp_path: Path, monkeypatch)
     with pytest.raises(ValueError, match="PNG filter must be one of"):
         pngstream.PNGStreamWriter(tmp_path / "x.png", 2, 2, 3, filter="up")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_from_tensor_numpy_matches_torch() -> None:
+    """A NumPy float array takes the torch path's steps: clamp, NaN -> 0, ties to even."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.5, 0.4, (3, 9, 11)).astype(np.float32)
+    values[0, 0, :4] = [np.nan, np.inf, -np.inf, 0.5 / 255]  # 0.5 rounds to 0 (even)
+    for dtype in (np.uint8, np.uint16):
+        want = from_tensor(torch.from_numpy(values), dtype)
+        np.testing.assert_array_equal(from_tensor(values, dtype), want)
+        into = np.zeros(want.shape, dtype)
+        assert from_tensor(values, dtype, out=into) is into
+        np.testing.assert_array_equal(into, want)
+    assert list(from_tensor(values)[0, :4, 0]) == [0, 255, 0, 0]

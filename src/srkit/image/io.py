@@ -750,11 +750,15 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(planes).div_(scale)
 
 
-def from_tensor(tensor: torch.Tensor, dtype: type | np.dtype = np.uint8) -> np.ndarray:
+def from_tensor(
+    tensor: torch.Tensor | np.ndarray,
+    dtype: type | np.dtype = np.uint8,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """float ``(C, H, W)`` (or ``(1, C, H, W)``) in [0, 1] -> ``(H, W, C)`` uint8/uint16,
-    clamped and rounded to nearest (ties to even, as ``torch.round``)."""
-    import torch
-
+    clamped and rounded to nearest (ties to even, as ``torch.round``). A NumPy float array
+    takes the same steps in NumPy (the same values; no PyTorch needed) and may be written
+    into ``out``."""
     target = np.dtype(dtype)
     if target == np.uint8:
         scale = 255.0
@@ -762,18 +766,46 @@ def from_tensor(tensor: torch.Tensor, dtype: type | np.dtype = np.uint8) -> np.n
         scale = 65535.0
     else:
         raise TypeError(f"from_tensor writes uint8 or uint16, not {target}")
-    values = tensor.detach().to(device="cpu", dtype=torch.float32)
+    if isinstance(tensor, np.ndarray):
+        return _from_planes(tensor, target, scale, out)
+    import torch
+
+    values = _planes_3d(tensor.detach().to(device="cpu", dtype=torch.float32), tuple(tensor.shape))
+    # NaN would turn into an arbitrary integer: treat it as black (a copy: the rest is in place)
+    values = torch.nan_to_num(values, nan=0.0).clamp_(0.0, 1.0).mul_(scale).round_()
+    if target == np.uint8:  # cast and transpose in one pass
+        shape = (values.shape[1], values.shape[2], values.shape[0])
+        pixels = torch.from_numpy(out) if out is not None else torch.empty(shape, dtype=torch.uint8)
+        return pixels.copy_(values.permute(1, 2, 0)).numpy()
+    result = values.permute(1, 2, 0).contiguous().numpy().astype(target)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def _planes_3d(values: Any, shape: tuple[int, ...]) -> Any:
     if values.ndim == 4 and values.shape[0] == 1:
         values = values[0]
     if values.ndim == 2:
         values = values[None]
     if values.ndim != 3:
-        raise ValueError(
-            f"from_tensor expects (C, H, W) or (1, C, H, W), got {tuple(tensor.shape)}"
-        )
-    # NaN would turn into an arbitrary integer: treat it as black (a copy: the rest is in place)
-    values = torch.nan_to_num(values, nan=0.0).clamp_(0.0, 1.0).mul_(scale).round_()
-    if target == np.uint8:  # cast and transpose in one pass
-        out = torch.empty((values.shape[1], values.shape[2], values.shape[0]), dtype=torch.uint8)
-        return out.copy_(values.permute(1, 2, 0)).numpy()
-    return values.permute(1, 2, 0).contiguous().numpy().astype(target)
+        raise ValueError(f"from_tensor expects (C, H, W) or (1, C, H, W), got {shape}")
+    return values
+
+
+def _from_planes(
+    planes: np.ndarray, target: np.dtype, scale: float, out: np.ndarray | None = None
+) -> np.ndarray:
+    """NumPy's :func:`from_tensor`, into ``out`` (``(H, W, C)`` of ``target``) when given."""
+    values = _planes_3d(np.asarray(planes, dtype=np.float32), tuple(planes.shape))
+    top = np.float32(scale)
+    values = np.multiply(values, top)  # a copy; then clamped with NaN -> 0 (fmax ignores NaN)
+    np.fmax(values, np.float32(0.0), out=values)
+    np.fmin(values, top, out=values)
+    np.rint(values, out=values)
+    if out is None:
+        out = np.empty((values.shape[1], values.shape[2], values.shape[0]), dtype=target)
+    for channel in range(values.shape[0]):  # a strided cast per channel: 2x one transposed cast
+        out[:, :, channel] = values[channel]
+    return out

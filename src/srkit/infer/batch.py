@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from srkit.common.files import write_text_atomic
 from srkit.data.prefetch import prefetched
@@ -31,7 +32,10 @@ from srkit.data.sources import (
     ZipSource,
 )
 from srkit.image.io import IMAGE_EXTENSIONS, LoadedImage
-from srkit.infer.upscaler import Upscaler, _Sink
+from srkit.infer.sink import Sink as _Sink
+
+if TYPE_CHECKING:
+    from srkit.infer.upscaler import Upscaler
 
 FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
 _GLOB_MAGIC = re.compile(r"[*?[]")

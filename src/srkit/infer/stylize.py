@@ -39,11 +39,14 @@ def stylize_tensor(
         return net(x).clamp(0, 1)
     plan = plan_tiles(height, width, 1, tile, overlap)
 
-    def read(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        return x[..., y0:y1, x0:x1]
+    def read(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return np.ascontiguousarray(x[..., y0:y1, x0:x1].detach().float().cpu().numpy())
 
-    blocks = run_tiled(lambda t: net(t).clamp(0, 1), read, plan)
-    return assemble(blocks, 3, height, width)
+    def run(tile: np.ndarray) -> np.ndarray:
+        return net(torch.from_numpy(tile).to(x.device)).clamp(0, 1).float().cpu().numpy()
+
+    blocks = run_tiled(run, read, plan)
+    return torch.from_numpy(assemble(blocks, 3, height, width)).to(x.device)
 
 
 def stylize(

@@ -11,6 +11,9 @@ result equals the whole-image result up to float rounding.
 Rows of the output are final once the next row of tiles can no longer touch them: ``run_tiled``
 yields them then, so a caller can encode them to disk and the whole output never has to exist in
 memory at once.
+
+Tiles, weights and blocks are NumPy float32 arrays (this module imports no PyTorch, so the
+torch-free :mod:`srkit.infer.fastpath` shares it); a torch model's tile function converts.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-import torch
+import numpy as np
 
-# (1, C, h, w) float tile in [0, 1] -> (1, C', h * s, w * s)
-TileFn = Callable[[torch.Tensor], torch.Tensor]
-# (y0, y1, x0, x1) LR region -> (1, C, y1 - y0, x1 - x0) float tensor
-ReadFn = Callable[[int, int, int, int], torch.Tensor]
+from srkit.common.bands import over_bands
+
+# (1, C, h, w) float32 tile in [0, 1] -> (1, C', h * s, w * s) float32
+TileFn = Callable[[np.ndarray], np.ndarray]
+# (y0, y1, x0, x1) LR region -> (1, C, y1 - y0, x1 - x0) float32 array
+ReadFn = Callable[[int, int, int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -63,19 +69,20 @@ def split_axis(length: int, tile: int, overlap: int) -> list[Span]:
     ]
 
 
-def _ramp(span: Span, length: int, blend: int, scale: int) -> tuple[int, int, torch.Tensor]:
+def _ramp(span: Span, length: int, blend: int, scale: int) -> tuple[int, int, np.ndarray]:
     """HR range ``[o0, o1)`` a tile contributes to and its weights there (partition of unity)."""
     lo = span.core0 - blend if span.core0 > 0 else 0
     hi = span.core1 + blend if span.core1 < length else length
     o0, o1 = lo * scale, hi * scale
-    x = torch.arange(o0, o1, dtype=torch.float32) + 0.5
-    weight = torch.ones(o1 - o0)
+    x = np.arange(o0, o1, dtype=np.float32) + np.float32(0.5)
+    weight = np.ones(o1 - o0, dtype=np.float32)
+    band = np.float32(2 * blend * scale)
     if blend > 0:
         if span.core0 > 0:
-            weight = torch.minimum(weight, (x - lo * scale) / (2 * blend * scale))
+            weight = np.minimum(weight, (x - np.float32(lo * scale)) / band)
         if span.core1 < length:
-            weight = torch.minimum(weight, (hi * scale - x) / (2 * blend * scale))
-    return o0, o1, weight.clamp_(0.0, 1.0)
+            weight = np.minimum(weight, (np.float32(hi * scale) - x) / band)
+    return o0, o1, np.clip(weight, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -114,33 +121,33 @@ def run_tiled(
     read: ReadFn,
     plan: TilePlan,
     on_tile: Callable[[], None] | None = None,
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(hr_row0, block)`` pairs, ``block`` ``(C, rows, W * s)`` float, top to bottom.
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(hr_row0, block)`` pairs, ``block`` ``(C, rows, W * s)`` float32, top to bottom.
 
     Together the blocks cover the output exactly once, in order.
     """
     s, height, width, blend = plan.scale, plan.height, plan.width, plan.blend
     out_w = width * s
     col_ramps = [_ramp(c, width, blend, s) for c in plan.cols]
-    carry: torch.Tensor | None = None  # rows [carry_start, acc0) already holding contributions
+    carry: np.ndarray | None = None  # rows [carry_start, acc0) already holding contributions
     emitted = 0
     for r_index, rspan in enumerate(plan.rows):
         r0, r1, rweight = _ramp(rspan, height, blend, s)
-        acc: torch.Tensor | None = None
+        acc: np.ndarray | None = None
         for cspan, (c0, c1, cweight) in zip(plan.cols, col_ramps, strict=True):
             tile = read(rspan.in0, rspan.in1, cspan.in0, cspan.in1)
             out = fn(tile)
             expected = ((rspan.in1 - rspan.in0) * s, (cspan.in1 - cspan.in0) * s)
-            if out.dim() != 4 or tuple(out.shape[-2:]) != expected:
+            if out.ndim != 4 or tuple(out.shape[-2:]) != expected:
                 raise RuntimeError(
                     f"the model returned {tuple(out.shape)} for a {tuple(tile.shape)} tile; "
                     f"expected (..., {expected[0]}, {expected[1]}) at x{s}"
                 )
             if acc is None:
-                acc = torch.zeros((out.shape[1], r1 - r0, out_w), dtype=torch.float32)
+                acc = np.zeros((out.shape[1], r1 - r0, out_w), dtype=np.float32)
             y0, x0 = r0 - rspan.in0 * s, c0 - cspan.in0 * s
-            part = out[0, :, y0 : y0 + (r1 - r0), x0 : x0 + (c1 - c0)].float()
-            acc[:, :, c0:c1].addcmul_(part, rweight.view(1, -1, 1) * cweight.view(1, 1, -1))
+            part = out[0, :, y0 : y0 + (r1 - r0), x0 : x0 + (c1 - c0)]
+            _add_weighted(acc[:, :, c0:c1], part, rweight, cweight)
             if on_tile is not None:
                 on_tile()
         assert acc is not None
@@ -153,13 +160,34 @@ def run_tiled(
             raise AssertionError(f"tiling bookkeeping: emitted {emitted}, row starts {r0}")
         yield r0, acc[:, :done]
         emitted = r0 + done
-        carry = None if last else acc[:, done:].clone()
+        carry = None if last else acc[:, done:].copy()
         del acc
 
 
-def assemble(blocks: Iterator[tuple[int, torch.Tensor]], channels: int, height: int, width: int):
-    """Stack yielded blocks into one ``(1, C, H, W)`` tensor (for in-memory results)."""
-    out = torch.empty((1, channels, height, width), dtype=torch.float32)
+def _add_weighted(acc: np.ndarray, part: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """``acc += part * rows[:, None] * cols[None, :]``, a band of rows at a time (the temporary
+    stays in cache), with the weight-1 columns of each band added without a multiply."""
+    ones = np.flatnonzero(cols == 1.0)
+    c0, c1 = (int(ones[0]), int(ones[-1]) + 1) if ones.size else (0, 0)
+    step = 16
+
+    def band(y0: int, y1: int) -> None:
+        for y in range(y0, y1, step):
+            ys = slice(y, min(y + step, y1))
+            w = rows[ys, None] * cols[None, :]
+            if c1 > c0 and np.all(rows[ys] == 1.0):  # the middle: no multiply
+                acc[:, ys, c0:c1] += part[:, ys, c0:c1]
+                acc[:, ys, :c0] += part[:, ys, :c0] * w[:, :c0]
+                acc[:, ys, c1:] += part[:, ys, c1:] * w[:, c1:]
+            else:
+                acc[:, ys] += part[:, ys] * w
+
+    over_bands(band, part.shape[1])
+
+
+def assemble(blocks: Iterator[tuple[int, np.ndarray]], channels: int, height: int, width: int):
+    """Stack yielded blocks into one ``(1, C, H, W)`` float32 array (for in-memory results)."""
+    out = np.empty((1, channels, height, width), dtype=np.float32)
     for row0, block in blocks:
         out[0, :, row0 : row0 + block.shape[1]] = block
     return out
@@ -194,7 +222,7 @@ def available_memory() -> int:
     return avail
 
 
-def activation_bytes_per_pixel(net: torch.nn.Module | None, in_channels: int, scale: int) -> float:
+def activation_bytes_per_pixel(net: Any, in_channels: int, scale: int) -> float:
     """Rough peak bytes of activations per LR input pixel, from one forward of a small input.
 
     The probe is a real 32x32 forward (milliseconds for an SR network), not a meta-device
@@ -204,6 +232,8 @@ def activation_bytes_per_pixel(net: torch.nn.Module | None, in_channels: int, sc
     fallback = 4.0 * 64 * (1 + scale * scale) * 3
     if net is None:
         return fallback
+    import torch
+
     size = 32
     largest: list[int] = []
 

@@ -9,7 +9,6 @@ bicubic; 16-bit input gives 16-bit output; ICC profile and EXIF are carried over
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from srkit.common.bands import over_bands
 from srkit.deploy import prepare
 from srkit.image import deflate
 from srkit.image.io import LoadedImage, from_tensor, image_from_array, read_image, write_image
 from srkit.image.resize import imresize
 from srkit.infer.pngstream import PNGStreamWriter
+from srkit.infer.sink import Sink as _Sink
 from srkit.infer.tiling import (
     TilePlan,
     activation_bytes_per_pixel,
@@ -59,13 +60,34 @@ def _max_value(dtype: np.dtype) -> float:
     return 65535.0 if dtype == np.uint16 else 255.0
 
 
-def to_pixels(block: torch.Tensor, dtype: np.dtype, chunk: int = 64) -> np.ndarray:
+def tile_reader(pixels: np.ndarray, alpha: np.ndarray | None):
+    """``read(y0, y1, x0, x1)`` for :func:`run_tiled`: ``(1, C [+1], h, w)`` float32 in [0, 1]
+    from ``(H, W, C)`` uint8/uint16 pixels (and an ``(H, W)`` alpha)."""
+    top = np.float32(_max_value(pixels.dtype))
+
+    def read(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        part = pixels[y0:y1, x0:x1]
+        if alpha is not None:
+            part = np.concatenate([part, alpha[y0:y1, x0:x1, None]], axis=2)
+        planes = np.ascontiguousarray(part.transpose(2, 0, 1), dtype=np.float32)
+        planes /= top
+        return planes[None]
+
+    return read
+
+
+def to_pixels(block: np.ndarray, dtype: np.dtype, chunk: int = 16) -> np.ndarray:
     """``(C, rows, W)`` float in [0, 1] -> ``(rows, W, C)`` uint8/uint16, clamped and rounded,
     a few rows at a time so the float temporaries stay small."""
     channels, rows, width = block.shape
     out = np.empty((rows, width, channels), dtype=dtype)
-    for r0 in range(0, rows, chunk):
-        out[r0 : r0 + chunk] = from_tensor(block[:, r0 : r0 + chunk], dtype)
+
+    def band(y0: int, y1: int) -> None:
+        for r0 in range(y0, y1, chunk):
+            r1 = min(r0 + chunk, y1)
+            from_tensor(block[:, r0:r1], dtype, out=out[r0:r1])
+
+    over_bands(band, rows)
     return out
 
 
@@ -73,29 +95,6 @@ def to_pixels(block: torch.Tensor, dtype: np.dtype, chunk: int = 64) -> np.ndarr
 #: the encoder shares the cores with the network; levels 3-9 give files a few % smaller, slower
 #: (experiments/README.md has the figures).
 PNG_LEVEL = 2
-
-
-class _Sink:
-    """One background thread running jobs in order (encoding overlapped with compute)."""
-
-    def __init__(self, depth: int = 2) -> None:
-        self._jobs: queue.Queue = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._loop, name="srkit-encode", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            job()
-
-    def put(self, job: Callable[[], None]) -> None:
-        self._jobs.put(job)
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join()
 
 
 class Upscaler:
@@ -210,19 +209,20 @@ class Upscaler:
 
     # ----------------------------------------------------------------------- core
 
-    def _tile_fn(self, color_channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _tile_fn(self, color_channels: int) -> Callable[[np.ndarray], np.ndarray]:
         model, scale = self.model, self.scale
 
-        def run(tile: torch.Tensor) -> torch.Tensor:
+        def run(array: np.ndarray) -> np.ndarray:
+            tile = torch.from_numpy(array)
             color = tile[:, :color_channels]
             rgb = color.expand(-1, 3, -1, -1) if color_channels == 1 else color
             out = model(rgb.contiguous()).float()
             if color_channels == 1:
                 out = out.mean(dim=1, keepdim=True)
-            if tile.shape[1] == color_channels:
-                return out
-            alpha = imresize(tile[:, color_channels:].contiguous(), scale=scale)
-            return torch.cat((out, alpha), dim=1)
+            if tile.shape[1] != color_channels:
+                alpha = imresize(tile[:, color_channels:].contiguous(), scale=scale)
+                out = torch.cat((out, alpha.to(out.device)), dim=1)
+            return out.cpu().numpy()
 
         return run
 
@@ -231,7 +231,7 @@ class Upscaler:
         pixels: np.ndarray,
         alpha: np.ndarray | None = None,
         on_tile: Callable[[], None] | None = None,
-    ) -> tuple[TilePlan, Iterator[tuple[int, torch.Tensor]]]:
+    ) -> tuple[TilePlan, Iterator[tuple[int, np.ndarray]]]:
         """Plan and lazily run ``pixels`` (``(H, W, C)`` uint8/uint16, C = 1 or 3) + alpha.
 
         Yields ``(row0, block)`` with ``block`` ``(C [+1], rows, W * s)`` float in [0, 1] units.
@@ -245,18 +245,10 @@ class Upscaler:
         height, width, cc = pixels.shape
         if alpha is not None and alpha.shape != (height, width):
             raise ValueError(f"alpha of shape {alpha.shape} for {height}x{width} pixels")
-        top = _max_value(pixels.dtype)
         channels = cc + (alpha is not None)
 
-        def read(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-            part = pixels[y0:y1, x0:x1]
-            if alpha is not None:
-                part = np.concatenate([part, alpha[y0:y1, x0:x1, None]], axis=2)
-            planes = np.ascontiguousarray(part.transpose(2, 0, 1), dtype=np.float32)
-            return torch.from_numpy(planes).div_(top).unsqueeze(0)
-
         plan = self.plan(height, width, channels)
-        return plan, run_tiled(self._tile_fn(cc), read, plan, on_tile)
+        return plan, run_tiled(self._tile_fn(cc), tile_reader(pixels, alpha), plan, on_tile)
 
     def upscale_tensor(
         self, x: torch.Tensor, on_tile: Callable[[], None] | None = None
@@ -272,11 +264,12 @@ class Upscaler:
         for i in range(n):
             image = batch[i : i + 1].float()
 
-            def read(y0: int, y1: int, x0: int, x1: int, image=image) -> torch.Tensor:
-                return image[:, :, y0:y1, x0:x1]
+            def read(y0: int, y1: int, x0: int, x1: int, image=image) -> np.ndarray:
+                return np.ascontiguousarray(image[:, :, y0:y1, x0:x1].cpu().numpy())
 
             blocks = run_tiled(self._tile_fn(c), read, plan, on_tile)
-            results.append(assemble(blocks, c, height * self.scale, width * self.scale))
+            out = assemble(blocks, c, height * self.scale, width * self.scale)
+            results.append(torch.from_numpy(out))
         out = torch.cat(results)
         return out[0] if single else out
 
