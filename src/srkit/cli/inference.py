@@ -116,7 +116,6 @@ def upscale(
 ) -> None:
     """Upscale images or a video (tiled, bounded memory); exits non-zero if any file failed."""
 
-    from srkit.infer.upscaler import Upscaler
     from srkit.infer.video import is_video
 
     # `--scale` is variadic for bench: `--scale 4 a.png` arrives as --scale 4 --scale a.png
@@ -137,14 +136,18 @@ def upscale(
         _fail("--frames is for a video input")
     if threads is not None and threads < 1:
         _fail(f"--threads must be >= 1, got {threads}")
-    if threads is not None and engine == "local":
-        import torch
+    wanted_scale = int(numbers[0]) if numbers else None
 
-        torch.set_num_threads(threads)
-    try:
-        upscaler = Upscaler(
+    def full_upscaler():
+        from srkit.infer.upscaler import Upscaler
+
+        if threads is not None and engine == "local":
+            import torch
+
+            torch.set_num_threads(threads)
+        return Upscaler(
             model,
-            scale=int(numbers[0]) if numbers else None,
+            scale=wanted_scale,
             tile=tile,
             overlap=tile_overlap,
             backend=backend,
@@ -154,6 +157,19 @@ def upscale(
             on_message=lambda text: console.print(text, highlight=False),
             png_level=png_level,
         )
+
+    upscaler = None
+    if engine == "local" and not video and not ensemble:
+        from srkit.infer.fastpath import fast_upscaler
+
+        # the same request as an earlier run on OpenVINO: no PyTorch to import
+        upscaler = fast_upscaler(
+            model, wanted_scale, backend, precision, calib, threads, full_upscaler,
+            tile=tile, overlap=tile_overlap, png_level=png_level,
+        )  # fmt: skip
+    try:
+        if upscaler is None:
+            upscaler = full_upscaler()
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
         _fail(str(error))
     if upscaler.backend_choice is not None:

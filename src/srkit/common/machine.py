@@ -6,8 +6,6 @@ import os
 import platform
 from pathlib import Path
 
-import torch
-
 from srkit.common.allocator import allocator_state
 
 #: CPU features that decide bf16 / int8 speed (oneDNN, ONNX Runtime, OpenVINO kernels).
@@ -38,6 +36,8 @@ def cpu_flags() -> str:
 def machine_summary(*, speed: bool = False) -> dict[str, object]:
     """CPU, cores, torch threads and version; ``speed=True`` adds the CPU's :data:`SPEED_FLAGS`
     and the load average, which bear on a timing."""
+    import torch  # here only: the CPU facts above are read without it
+
     summary: dict[str, object] = {
         "cpu": cpu_name(),
         "cores": os.cpu_count(),

@@ -1,32 +1,23 @@
 """ONNX Runtime and OpenVINO as ``nn.Module``-shaped callables (so ``NetworkModel`` wraps them).
 
-OpenVINO compiles one static-shape model per input size it sees (faster than a dynamic one), up
-to ``STATIC_SHAPES`` sizes, then one dynamic model for the rest. On CPUs with bf16 support
-OpenVINO would silently run fp32 models in bf16: the precision hint is always set explicitly.
-An int8 model's float layers (the first, last and cheap convolutions) run in bf16 where the CPU
-has bf16 instructions (:func:`int8_float_hint`; on an AMX Xeon fp32 runs at a seventh of bf16).
-An OpenVINO module may be called from several threads at once (`srkit faces eval` scores faces
-on worker threads): the process runs one OpenVINO inference at a time (compiling included).
-Each inference already uses every thread (the latency hint), so nothing is lost, and requests
-of one compiled model first run concurrently can hang in OpenVINO's input copy.
+OpenVINO runs through :class:`srkit.common.openvino.OpenVINORunner` (static shapes, explicit
+precision hint, one inference at a time per process). An int8 model's float layers (the first,
+last and cheap convolutions) run in bf16 where the CPU has bf16 instructions
+(:func:`int8_float_hint`; on an AMX Xeon fp32 runs at a seventh of bf16).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from srkit.common.openvino import OpenVINORunner
 from srkit.deploy.common import require
-
-STATIC_SHAPES = 12
-_OPENVINO_RUN = threading.Lock()  # one OpenVINO compile or inference at a time in this process
 
 
 def _threads() -> int:
@@ -62,11 +53,10 @@ def int8_float_hint() -> str:
 
 
 class OpenVINOModule(nn.Module):
-    """An OpenVINO model on CPU with an explicit inference precision (``f32`` or ``bf16``).
-
-    ``compiled_cache``: a folder where OpenVINO keeps the compiled models (its ``CACHE_DIR``;
-    keyed by OpenVINO on the model, shape, settings and its own version), so a later run
-    imports one instead of compiling it (0.19 -> 0.08 s per shape for RepAN x4 int8)."""
+    """:class:`srkit.common.openvino.OpenVINORunner` as an ``nn.Module`` (torch in and out),
+    on as many threads as torch uses. ``compiled_cache``: OpenVINO's ``CACHE_DIR`` (a later run
+    imports the compiled model instead of compiling it: 0.19 -> 0.08 s per shape for RepAN x4
+    int8)."""
 
     def __init__(
         self,
@@ -76,46 +66,13 @@ class OpenVINOModule(nn.Module):
         compiled_cache: str | Path | None = None,
     ) -> None:
         super().__init__()
-        ov = require("openvino", "the openvino backend")
-        self._ov = ov
-        self.core = ov.Core()
-        self.path = str(model_path)
-        self.model = self.core.read_model(self.path)
-        self.config = {
-            "INFERENCE_PRECISION_HINT": precision,
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": threads or _threads(),
-        }
-        if compiled_cache is not None:
-            self.config["CACHE_DIR"] = str(compiled_cache)
-        self._static: OrderedDict[tuple[int, ...], object] = OrderedDict()
-        self._dynamic = None
-        self._requests: dict[int, object] = {}  # one infer request per compiled model
-
-    def _compile(self, shape: tuple[int, ...]):
-        compiled = self._static.get(shape)
-        if compiled is not None:
-            return compiled
-        if len(self._static) >= STATIC_SHAPES:
-            if self._dynamic is None:
-                self._dynamic = self.core.compile_model(self.model, "CPU", self.config)
-            return self._dynamic
-        model = self.model.clone()
-        model.reshape({model.inputs[0].get_any_name(): self._ov.PartialShape(list(shape))})
-        compiled = self.core.compile_model(model, "CPU", self.config)
-        self._static[shape] = compiled
-        return compiled
+        require("openvino", "the openvino backend")
+        self.runner = OpenVINORunner(model_path, precision, threads or _threads(), compiled_cache)
+        self.path = self.runner.path
+        self.config = self.runner.config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feed = np.ascontiguousarray(x.detach().float().numpy())
-        with _OPENVINO_RUN:
-            compiled = self._compile(tuple(feed.shape))
-            request = self._requests.get(id(compiled))
-            if request is None:
-                request = self._requests[id(compiled)] = compiled.create_infer_request()
-            request.infer({0: feed})
-            out = np.asarray(request.get_output_tensor(0).data).copy()
-        return torch.from_numpy(out)
+        return torch.from_numpy(self.runner(x.detach().float().numpy()))
 
 
 def _installed(module: str) -> bool:

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from srkit.common.files import atomic_path
-from srkit.infer.upscaler import Upscaler
+
+if TYPE_CHECKING:
+    from srkit.infer.upscaler import Upscaler
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 _CONTAINERS = {
