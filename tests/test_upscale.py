@@ -428,3 +428,23 @@ def test_a_missing_input_is_named_not_blamed_on_the_output(tmp_path: Path) -> No
     assert "nope.png: no such file or folder" in result.output
     assert "a file name, but" not in result.output
     assert not (tmp_path / "out.png").exists()
+
+
+def test_tiles_reusing_one_buffer_give_the_same_blocks() -> None:
+    """``reuse=True`` (one accumulation buffer for every row of tiles) changes no value."""
+    x = torch.rand(1, 3, 41, 30)
+    model = InterpolationModel("bicubic", 2, "bicubic")
+    plan = plan_tiles(41, 30, 2, 12, 4)
+    assert len(plan.rows) > 2  # rows of several heights share the buffer
+
+    def run(tile):
+        return model(torch.from_numpy(tile)).numpy()
+
+    def read(a, b, c, d):
+        return x[:, :, a:b, c:d].numpy()
+
+    fresh = [(r, block.copy()) for r, block in run_tiled(run, read, plan)]
+    shared = [(r, block.copy()) for r, block in run_tiled(run, read, plan, reuse=True)]
+    assert [r for r, _ in fresh] == [r for r, _ in shared]
+    for (_, a), (_, b) in zip(fresh, shared, strict=True):
+        np.testing.assert_array_equal(a, b)

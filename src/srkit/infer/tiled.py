@@ -151,7 +151,8 @@ class TiledUpscaler:
     ) -> tuple[TilePlan, Iterator[tuple[int, np.ndarray]]]:
         """Plan and lazily run ``pixels`` (``(H, W, C)`` uint8/uint16, C = 1 or 3) + alpha.
 
-        Yields ``(row0, block)`` with ``block`` ``(C [+1], rows, W * s)`` float in [0, 1] units.
+        Yields ``(row0, block)`` with ``block`` ``(C [+1], rows, W * s)`` float in [0, 1] units,
+        valid until the next block is asked for (the rows of tiles share one buffer).
         """
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
@@ -165,7 +166,8 @@ class TiledUpscaler:
         channels = cc + (alpha is not None)
 
         plan = self.plan(height, width, channels)
-        return plan, run_tiled(self._tile_fn(cc), tile_reader(pixels, alpha), plan, on_tile)
+        blocks = run_tiled(self._tile_fn(cc), tile_reader(pixels, alpha), plan, on_tile, reuse=True)
+        return plan, blocks
 
     def upscale_array(
         self, array: np.ndarray, alpha: np.ndarray | None = None

@@ -121,19 +121,27 @@ def run_tiled(
     read: ReadFn,
     plan: TilePlan,
     on_tile: Callable[[], None] | None = None,
+    *,
+    reuse: bool = False,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(hr_row0, block)`` pairs, ``block`` ``(C, rows, W * s)`` float32, top to bottom.
 
-    Together the blocks cover the output exactly once, in order.
+    Together the blocks cover the output exactly once, in order. ``reuse``: every row of tiles
+    is accumulated in one buffer, so a block is valid only until the next one is asked for (for
+    callers that convert each block at once: a large output then touches a third of the fresh
+    memory, which costs more than the arithmetic on some virtual machines).
     """
     s, height, width, blend = plan.scale, plan.height, plan.width, plan.blend
     out_w = width * s
     col_ramps = [_ramp(c, width, blend, s) for c in plan.cols]
     carry: np.ndarray | None = None  # rows [carry_start, acc0) already holding contributions
     emitted = 0
-    for r_index, rspan in enumerate(plan.rows):
-        r0, r1, rweight = _ramp(rspan, height, blend, s)
+    row_ramps = [_ramp(r, height, blend, s) for r in plan.rows]
+    most = max(r1 - r0 for r0, r1, _ in row_ramps)
+    buffer: np.ndarray | None = None
+    for r_index, (rspan, (r0, r1, rweight)) in enumerate(zip(plan.rows, row_ramps, strict=True)):
         acc: np.ndarray | None = None
+        filled = 0  # columns [0, filled) of acc hold contributions; the rest is unwritten
         for cspan, (c0, c1, cweight) in zip(plan.cols, col_ramps, strict=True):
             tile = read(rspan.in0, rspan.in1, cspan.in0, cspan.in1)
             out = fn(tile)
@@ -143,11 +151,16 @@ def run_tiled(
                     f"the model returned {tuple(out.shape)} for a {tuple(tile.shape)} tile; "
                     f"expected (..., {expected[0]}, {expected[1]}) at x{s}"
                 )
-            if acc is None:
-                acc = np.zeros((out.shape[1], r1 - r0, out_w), dtype=np.float32)
+            if acc is None and reuse:
+                if buffer is None or buffer.shape[0] != out.shape[1]:
+                    buffer = np.empty((out.shape[1], most, out_w), dtype=np.float32)
+                acc = buffer[:, : r1 - r0]
+            elif acc is None:
+                acc = np.empty((out.shape[1], r1 - r0, out_w), dtype=np.float32)
             y0, x0 = r0 - rspan.in0 * s, c0 - cspan.in0 * s
             part = out[0, :, y0 : y0 + (r1 - r0), x0 : x0 + (c1 - c0)]
-            _add_weighted(acc[:, :, c0:c1], part, rweight, cweight)
+            _blend_in(acc[:, :, c0:c1], part, rweight, cweight, max(0, filled - c0))
+            filled = max(filled, c1)
             if on_tile is not None:
                 on_tile()
         assert acc is not None
@@ -164,23 +177,32 @@ def run_tiled(
         del acc
 
 
-def _add_weighted(acc: np.ndarray, part: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
-    """``acc += part * rows[:, None] * cols[None, :]``, a band of rows at a time (the temporary
-    stays in cache), with the weight-1 columns of each band added without a multiply."""
+def _blend_in(
+    acc: np.ndarray, part: np.ndarray, rows: np.ndarray, cols: np.ndarray, held: int
+) -> None:
+    """``acc += part * rows[:, None] * cols[None, :]`` where ``acc``'s first ``held`` columns
+    already hold contributions, ``acc = ...`` on the rest (left unwritten: no zeros to fill or
+    read back). A band of rows at a time (the weights stay in cache), over the cores; the
+    weight-1 middle is added or copied without a multiply. The values are those of adding to
+    zeros."""
     ones = np.flatnonzero(cols == 1.0)
-    c0, c1 = (int(ones[0]), int(ones[-1]) + 1) if ones.size else (0, 0)
+    m0, m1 = (int(ones[0]), int(ones[-1]) + 1) if ones.size else (0, 0)
+    cuts = sorted({0, len(cols), min(held, len(cols)), m0, m1})
+    segments = [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
     step = 16
 
     def band(y0: int, y1: int) -> None:
         for y in range(y0, y1, step):
             ys = slice(y, min(y + step, y1))
-            w = rows[ys, None] * cols[None, :]
-            if c1 > c0 and np.all(rows[ys] == 1.0):  # the middle: no multiply
-                acc[:, ys, c0:c1] += part[:, ys, c0:c1]
-                acc[:, ys, :c0] += part[:, ys, :c0] * w[:, :c0]
-                acc[:, ys, c1:] += part[:, ys, c1:] * w[:, c1:]
-            else:
-                acc[:, ys] += part[:, ys] * w
+            flat_rows = bool(np.all(rows[ys] == 1.0))
+            for a, b in segments:
+                src = part[:, ys, a:b]
+                if not (flat_rows and m0 <= a and b <= m1):  # a ramp: weigh it
+                    src = src * (rows[ys, None] * cols[None, a:b])
+                if b <= held:
+                    acc[:, ys, a:b] += src
+                else:
+                    acc[:, ys, a:b] = src
 
     over_bands(band, part.shape[1])
 
