@@ -194,3 +194,46 @@ def test_the_quick_exit_finishes_threads_atexit_and_streams(tmp_path, code, stat
         assert "teardown" in result.stderr
     if status == 1:
         assert "a message" in result.stderr
+
+
+def test_over_bands_covers_the_rows_and_raises_after_every_band() -> None:
+    import threading
+    import time
+
+    import numpy as np
+
+    from srkit.common import bands
+
+    bands.set_threads(2)
+    try:
+        out = np.zeros(300, dtype=np.int64)
+        seen: list[str] = []
+
+        def fill(a: int, b: int) -> None:
+            seen.append(threading.current_thread().name)
+            out[a:b] += 1
+
+        bands.over_bands(fill, 300)
+        assert (out == 1).all() and len(seen) == 2  # two bands, every row once
+
+        finished: list[int] = []
+
+        def fail_first(a: int, b: int) -> None:
+            if a == 0:
+                raise ValueError("band 0")
+            time.sleep(0.05)
+            finished.append(a)
+
+        with pytest.raises(ValueError, match="band 0"):
+            bands.over_bands(fail_first, 300)
+        assert finished == [150]  # the other band had finished when the error came
+
+        inner: list[int] = []
+
+        def nested(a: int, b: int) -> None:  # a band that cuts bands: run whole, no deadlock
+            bands.over_bands(lambda c, d: inner.append(d - c), b - a)
+
+        bands.over_bands(nested, 300)
+        assert sorted(inner) == [75, 75, 150]  # the pool's band whole; the caller's split
+    finally:
+        bands.set_threads(None)

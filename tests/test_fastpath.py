@@ -82,41 +82,64 @@ def test_the_second_run_needs_no_torch_and_gives_the_same_file(recorded) -> None
 
 def test_gray_and_alpha_images_through_the_fast_start(recorded) -> None:
     tmp = recorded["tmp"]
-    for mode in ("L", "RGBA"):
+    for mode, no_torch in (("L", True), ("RGBA", False)):  # alpha: the full path, in the run
         source = _image(tmp / f"{mode}.png", mode)
         outs = {}
         for how, env in (("fast", {}), ("full", {"SRKIT_FAST_START": "0"})):
             outs[how] = tmp / f"{mode}_{how}.png"
             args = [*recorded["args"][:1], str(source), "-o", str(outs[how]),
                     *recorded["args"][4:]]  # fmt: skip
-            done = _srkit(args, recorded["cache"], **env)
+            done = _srkit(args, recorded["cache"], no_torch=no_torch and how == "fast", **env)
             assert done.returncode == 0, done.stderr
-        fast, full = (np.asarray(Image.open(outs[k]), dtype=np.int16) for k in ("fast", "full"))
-        assert fast.shape == full.shape == (58, 74) + (() if mode == "L" else (4,))
-        assert np.abs(fast - full).max() <= 1  # gray: the channel mean in NumPy vs torch
+        fast, full = (np.asarray(Image.open(outs[k])) for k in ("fast", "full"))
+        assert fast.shape == (58, 74) + (() if mode == "L" else (4,))
+        np.testing.assert_array_equal(fast, full)
 
 
 def test_a_changed_weight_file_is_not_served_from_the_record(recorded, monkeypatch) -> None:
     monkeypatch.setenv("SRKIT_CACHE", str(recorded["cache"]))
     request = fastpath.Request.of(str(recorded["weights"]), None, "openvino", None)
-    threads = torch.get_num_threads()
-    assert fastpath.lookup(request, threads) is not None
+    assert fastpath.lookup(request) is not None
     manifest = recorded["weights"].with_suffix(".json")
     stat = manifest.stat()
     os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     try:
-        assert fastpath.lookup(request, threads) is None
+        assert fastpath.lookup(request) is None
     finally:
         os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert fastpath.lookup(request, threads) is not None
+    assert fastpath.lookup(request) is not None
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torch's default threads would change
+    assert fastpath.lookup(request) is None
+    monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setenv("SRKIT_FAST_START", "0")
-    assert fastpath.lookup(request, threads) is None
+    assert fastpath.lookup(request) is None
+
+
+def test_a_damaged_record_file_means_the_full_path(recorded, monkeypatch, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("SRKIT_CACHE", str(cache))
+    request = fastpath.Request.of(str(recorded["weights"]), None, "openvino", None)
+    (cache / "fastpath.json").write_text(json.dumps({request.key(): {"files": 3}}))
+    assert fastpath.lookup(request) is None
+    (cache / "fastpath.json").write_text("{not json")
+    assert fastpath.lookup(request) is None
+
+
+def test_the_calibration_images_are_part_of_the_key(tmp_path) -> None:
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    _image(calib / "a.png")
+    first = fastpath.Request.of("repan_x4", 4, "auto", "int8", calib)
+    assert first is not None
+    before = first.key()
+    _image(calib / "b.png")  # int8 would be calibrated again: another model
+    assert fastpath.Request.of("repan_x4", 4, "auto", "int8", calib).key() != before
+    assert fastpath.Request.of("repan_x4", 4, "auto", "int8", tmp_path / "list.txt") is None
 
 
 def test_requests_the_fast_start_cannot_serve() -> None:
     assert fastpath.Request.of("repan_x4", 4, "torch", None) is None  # a torch backend
-    assert fastpath.Request.of("repan_x4", 4, "auto", None, ensemble=True) is None
     assert fastpath.Request.of(object(), 4, "auto", None) is None  # a model object
-    request = fastpath.Request.of(None, None, "auto", "int8")
-    assert request is not None and request.model == "default"
-    assert request.key(2) != request.key(1)  # threads are part of the key
+    request = fastpath.Request.of(None, None, "auto", "int8", threads=2)
+    assert request is not None and request.model == "default" and request.threads == 2

@@ -137,6 +137,10 @@ def upscale(
     if threads is not None and threads < 1:
         _fail(f"--threads must be >= 1, got {threads}")
     wanted_scale = int(numbers[0]) if numbers else None
+    if threads is not None and engine == "local":
+        from srkit.common.bands import set_threads
+
+        set_threads(threads)
 
     def full_upscaler():
         from srkit.infer.upscaler import Upscaler
@@ -158,18 +162,20 @@ def upscale(
             png_level=png_level,
         )
 
-    upscaler = None
+    upscaler = request = None
     if engine == "local" and not video and not ensemble:
-        from srkit.infer.fastpath import fast_upscaler
+        from srkit.infer import fastpath
 
+        request = fastpath.Request.of(model, wanted_scale, backend, precision, calib, threads)
         # the same request as an earlier run on OpenVINO: no PyTorch to import
-        upscaler = fast_upscaler(
-            model, wanted_scale, backend, precision, calib, threads, full_upscaler,
-            tile=tile, overlap=tile_overlap, png_level=png_level,
-        )  # fmt: skip
+        upscaler = fastpath.fast_upscaler(
+            request, full_upscaler, tile=tile, overlap=tile_overlap, png_level=png_level
+        )
     try:
         if upscaler is None:
             upscaler = full_upscaler()
+            if request is not None:
+                fastpath.remember(request, upscaler)  # the next such run starts at once
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
         _fail(str(error))
     if upscaler.backend_choice is not None:

@@ -1,15 +1,16 @@
 """A fast start for ``srkit upscale`` on OpenVINO: the same request again runs without PyTorch.
 
-Importing PyTorch and loading the model are most of ``srkit upscale``'s start (about 1.2 of
-1.4 s for a 16x16 image on a 2-core Xeon). When a run's model ends up on OpenVINO (``--backend
-auto`` picked it, or ``--backend openvino``), :class:`srkit.infer.upscaler.Upscaler` records
-what it ran in ``$SRKIT_CACHE/fastpath.json``: the exported (or int8) file, OpenVINO's
+Importing PyTorch and loading the model are most of ``srkit upscale``'s start (about 1.0 of
+1.5 s for a 16x16 image on a 2-core Xeon). When a run's model ends up on OpenVINO (``--backend
+auto`` picked it, or ``--backend openvino``), ``srkit upscale`` records what it ran
+(:func:`remember`) in ``$SRKIT_CACHE/fastpath.json``: the exported (or int8) file, OpenVINO's
 settings, the model's name, scale and tile memory estimate. The record is keyed by the request
-(model, scale, backend, precision, calibration folder) and by everything that could change
-the answer: the size and time of the weight files and of the exported file, the CPU and its
-flags, the threads, the srkit, torch and OpenVINO versions and srkit's deployment code. The next
-run with the same key reads the record and runs OpenVINO on NumPy arrays
-(:class:`FastUpscaler`, the same compiled model on the same input: the same output). An image
+(model, scale, backend, precision, calibration images, ``--threads``) and by everything that
+could change the answer: the thread variables of the environment, the cores, the CPU and its
+flags, the srkit, torch, OpenVINO and ONNX Runtime versions and srkit's code; it is used only
+while the weight files, the exported file and (for ``auto``) the backend choices are as they
+were. The next run with the same key reads the record and runs OpenVINO on NumPy arrays
+(:class:`FastUpscaler`, the same compiled model on the same tiles: the same output). An image
 with alpha, which needs PyTorch's MATLAB-bicubic resize, goes to the full ``Upscaler``, built
 when first needed. ``SRKIT_FAST_START=0`` turns this off.
 """
@@ -35,12 +36,13 @@ from srkit.infer.tiled import TiledUpscaler
 
 #: bump when a record's fields change
 RECORD_VERSION = 1
-#: srkit's files whose code decides what a record holds: an edit makes new keys
-_CODE = (
-    "deploy/__init__.py", "deploy/auto.py", "deploy/export.py", "deploy/tails.py",
-    "deploy/runtimes.py", "deploy/cache.py", "common/openvino.py", "infer/fastpath.py",
-    "infer/tiled.py", "infer/tiling.py", "infer/upscaler.py", "archs/adapter.py", "zoo.py",
-)  # fmt: skip
+#: records kept in the file (one per request, machine and code state; the oldest go first)
+RECORDS_KEPT = 32
+#: srkit's code that decides what a record holds (an edit makes new keys, so an editable
+#: install never runs a record of older code)
+_CODE_DIRS = ("deploy", "weights", "archs", "common")
+_CODE = ("models.py", "zoo.py", "infer/fastpath.py", "infer/tiled.py", "infer/tiling.py",
+         "infer/upscaler.py")  # fmt: skip
 _SRKIT = Path(__file__).resolve().parents[1]
 
 
@@ -67,12 +69,24 @@ def _version(package: str) -> str | None:
         return None
 
 
-def default_threads() -> int:
-    """The threads torch starts with here, as far as it can be told without torch: the
-    ``OMP_NUM_THREADS`` setting, else the cores this process may use. A record is written under
-    torch's real count, so where the two differ the records are simply never found."""
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else cores()
+def _code_stats() -> list[Any]:
+    files = [_SRKIT / name for name in _CODE]
+    for folder in _CODE_DIRS:
+        files += sorted((_SRKIT / folder).glob("*.py"))
+    return [[str(f.relative_to(_SRKIT)), _stat(f)] for f in files]
+
+
+def _calibration_stats(calib: str | None) -> list[Any] | None:
+    """Names, sizes and times of the calibration images (int8's key hashes their bytes; any
+    change here makes a new record key); None for what the fast start does not serve."""
+    path = Path(calib) if calib is not None else _SRKIT / "assets" / "Set5"
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    elif path.is_file() and path.suffix.lower() not in (".txt", ".lst", ".list"):
+        files = [path]
+    else:
+        return None
+    return [[f.name, _stat(f)] for f in files]
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class Request:
     backend: str
     precision: str | None
     calib: str | None
+    threads: int | None  # --threads; None: PyTorch's default (the environment is in the key)
 
     @classmethod
     def of(
@@ -93,12 +108,11 @@ class Request:
         backend: str,
         precision: str | None,
         calib: Any = None,
-        ensemble: bool = False,
-        cache: Any = None,
+        threads: int | None = None,
     ) -> Request | None:
-        """The request for these ``Upscaler`` arguments; None when the fast start cannot serve
-        it (a model object, the self-ensemble, a private deployment cache, a torch backend)."""
-        if ensemble or cache is not None or backend not in ("auto", "openvino"):
+        """The request for these ``srkit upscale`` options; None when the fast start cannot
+        serve it (a model object, a torch backend, a calibration list or glob)."""
+        if backend not in ("auto", "openvino"):
             return None
         if model is not None and not isinstance(model, (str, os.PathLike)):
             return None
@@ -106,19 +120,28 @@ class Request:
         if os.path.exists(spec):
             spec = os.path.realpath(spec)
         where = os.path.realpath(os.fspath(calib)) if calib is not None else None
-        return cls(spec, None if scale is None else int(scale), backend, precision, where)
+        if _calibration_stats(where) is None:
+            return None
+        return cls(spec, None if scale is None else int(scale), backend, precision, where,
+                   None if threads is None else int(threads))  # fmt: skip
 
-    def key(self, threads: int) -> str:
+    def key(self) -> str:
         facts = {
             **asdict(self),
-            "threads": threads,
+            "environment": {k: os.environ.get(k) for k in _THREAD_VARIABLES},
+            "cores": cores(),
             "cpu": cpu_name(),
             "flags": cpu_flags(),
-            "versions": [_version(p) for p in ("srkit", "torch", "openvino")],
-            "code": [_stat(_SRKIT / name) for name in _CODE],
+            "versions": [_version(p) for p in ("srkit", "torch", "openvino", "onnxruntime")],
+            "calibration": _calibration_stats(self.calib),
+            "code": _code_stats(),
             "record": RECORD_VERSION,
         }
         return json.dumps(facts, sort_keys=True)
+
+
+#: the environment that sets PyTorch's default thread count
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "SRKIT_SKIP_COMPILE")
 
 
 def _read() -> dict[str, Any]:
@@ -153,9 +176,9 @@ def remember(request: Request, upscaler: Any) -> None:
         return
     if convention.channels != "rgb" or convention.value_range != 1.0 or convention.mean:
         return
-    import torch  # the Upscaler has it loaded already
-
     files = _files_of(upscaler.base_model) + [runner.path]
+    if request.backend == "auto":  # a measured choice: re-measured, it may differ
+        files.append(str(cache_dir() / "backends.json"))
     stats = [_stat(f) for f in files]
     if not files or any(s is None for s in stats):
         return
@@ -171,26 +194,29 @@ def remember(request: Request, upscaler: Any) -> None:
         "bytes_per_pixel": upscaler.bytes_per_pixel(),
         "files": dict(zip(files, stats, strict=True)),
     }
-    entries, key = _read(), request.key(torch.get_num_threads())
+    entries, key = _read(), request.key()
     if entries.get(key) == record:
         return
-    entries[key] = record
+    entries.pop(key, None)
+    entries[key] = record  # the newest last; the oldest go beyond RECORDS_KEPT
+    entries = dict(list(entries.items())[-RECORDS_KEPT:])
     with contextlib.suppress(OSError):
         write_text_atomic(record_file(), json.dumps(entries, indent=1) + "\n")
 
 
-def lookup(request: Request, threads: int | None = None) -> dict[str, Any] | None:
-    """The record for ``request`` with ``threads`` (default: :func:`default_threads`) whose
-    files are all as they were; None otherwise."""
+def lookup(request: Request) -> dict[str, Any] | None:
+    """The record for ``request`` whose files are all as they were; None otherwise (also for
+    a damaged record file)."""
     if not enabled():
         return None
-    record = _read().get(request.key(threads or default_threads()))
-    if not isinstance(record, dict):
+    try:
+        record = _read().get(request.key())
+        files = record["files"]
+        if not files or any(_stat(f) != stat for f, stat in files.items()):
+            return None
+        cache = record["config"].get("CACHE_DIR")
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
-    files = record.get("files") or {}
-    if not files or any(_stat(f) != stat for f, stat in files.items()):
-        return None
-    cache = record.get("config", {}).get("CACHE_DIR")
     if cache is not None and not os.access(cache, os.W_OK):
         return None
     return record
@@ -268,22 +294,13 @@ class FastUpscaler(TiledUpscaler):
 
 
 def fast_upscaler(
-    model: str | None,
-    scale: int | None,
-    backend: str,
-    precision: str | None,
-    calib: Any,
-    threads: int | None,
-    full: Callable[[], Any],
-    **options: Any,
+    request: Request | None, full: Callable[[], Any], **options: Any
 ) -> FastUpscaler | None:
-    """A :class:`FastUpscaler` for this request if a usable record exists, else None.
-    ``options``: ``tile``, ``overlap``, ``png_level``. A record that fails to load (a file
-    OpenVINO refuses) gives None: the caller takes the full path, which records anew."""
-    request = Request.of(model, scale, backend, precision, calib)
-    if request is None:
-        return None
-    record = lookup(request, threads)
+    """A :class:`FastUpscaler` for ``request`` if a usable record exists, else None.
+    ``full()`` builds the full ``Upscaler`` (for alpha); ``options``: ``tile``, ``overlap``,
+    ``png_level``. A record that fails to load (a file OpenVINO refuses) gives None: the caller
+    takes the full path, which records anew."""
+    record = None if request is None else lookup(request)
     if record is None:
         return None
     try:

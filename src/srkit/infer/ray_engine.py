@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from srkit.common.bands import set_threads
 from srkit.common.files import write_bytes_atomic
 from srkit.infer.batch import BatchResult, Job, _reason, pending_jobs
 from srkit.infer.tiling import available_memory
@@ -50,6 +51,7 @@ class UpscaleWorker:
         import torch
 
         torch.set_num_threads(threads)
+        set_threads(threads)  # the blending's bands too
         self.upscaler = Upscaler(model, **options)
 
     def run(self, name: str, data: bytes, suffix: str) -> tuple[bytes | None, int, float, str]:

@@ -43,7 +43,8 @@ def stylize_tensor(
         return np.ascontiguousarray(x[..., y0:y1, x0:x1].detach().float().cpu().numpy())
 
     def run(tile: np.ndarray) -> np.ndarray:
-        return net(torch.from_numpy(tile).to(x.device)).clamp(0, 1).float().cpu().numpy()
+        out = net(torch.from_numpy(tile).to(x.device)).clamp(0, 1)
+        return out.detach().float().cpu().numpy()
 
     blocks = run_tiled(run, read, plan)
     return torch.from_numpy(assemble(blocks, 3, height, width)).to(x.device)

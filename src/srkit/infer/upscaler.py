@@ -18,7 +18,6 @@ import torch
 from srkit.deploy import prepare
 from srkit.image.io import LoadedImage, image_from_array, read_image
 from srkit.image.resize import imresize
-from srkit.infer import fastpath
 from srkit.infer.tiled import DEFAULT_OVERLAP, PNG_LEVEL, TiledUpscaler, to_pixels
 from srkit.infer.tiling import activation_bytes_per_pixel, assemble, run_tiled
 from srkit.models import SelfEnsemble, SRModel, resolve_model
@@ -79,7 +78,6 @@ class Upscaler(TiledUpscaler):
         png_level: int = PNG_LEVEL,
     ) -> None:
         self._setup_tiles(tile, overlap, blend, memory_budget, png_level)
-        request = fastpath.Request.of(model, scale, backend, precision, calib, ensemble, cache_dir)
         base = load_model(model, scale)
         self.base_model = base
         self.scale = int(base.scale)
@@ -103,8 +101,6 @@ class Upscaler(TiledUpscaler):
             base = prepare(base, backend=backend, precision=precision, calib=calib, cache=cache_dir)
         self.model: SRModel = SelfEnsemble(base) if ensemble else base
         self._bytes_per_pixel: float | None = None
-        if request is not None:
-            fastpath.remember(request, self)  # the next run of the same request starts at once
 
     @property
     def name(self) -> str:
@@ -133,7 +129,7 @@ class Upscaler(TiledUpscaler):
             if tile.shape[1] != color_channels:
                 alpha = imresize(tile[:, color_channels:].contiguous(), scale=scale)
                 out = torch.cat((out, alpha.to(out.device)), dim=1)
-            return out.cpu().numpy()
+            return out.detach().cpu().numpy()
 
         return run
 
