@@ -13,7 +13,9 @@ Writes a synthetic photo-like PNG of ``--size``, then times, in this process:
 
 and the wall time of the CLI itself (`srkit upscale IN -o OUT`, a child process: start-up,
 model load, decode, tiled inference, streamed encode), and of the CLI on a 16x16 image (its
-start-up and model load alone). The CLI rows are the median of ``--repeat`` runs. The target
+start-up and model load alone). The CLI rows are the median of ``--repeat`` runs; where the
+model runs on OpenVINO, the runs after the first take the fast start without PyTorch
+(:mod:`srkit.infer.fastpath`; ``SRKIT_FAST_START=0`` times the full path). The target
 is CLI wall <= 1.3 x network; both floors are printed. ``--backend auto`` (the default, as in
 the CLI) takes the backend that `srkit upscale` would. Both sides run with the allocator
 setting the CLI uses (:func:`srkit.common.allocator.retain_freed_memory`;
