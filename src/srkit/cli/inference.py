@@ -137,18 +137,19 @@ def upscale(
     if threads is not None and threads < 1:
         _fail(f"--threads must be >= 1, got {threads}")
     wanted_scale = int(numbers[0]) if numbers else None
-    if threads is not None and engine == "local":
+    local_threads = threads if engine == "local" else None  # ray: per worker
+    if local_threads is not None:
         from srkit.common.bands import set_threads
 
-        set_threads(threads)
+        set_threads(local_threads)
 
     def full_upscaler():
         from srkit.infer.upscaler import Upscaler
 
-        if threads is not None and engine == "local":
+        if local_threads is not None:
             import torch
 
-            torch.set_num_threads(threads)
+            torch.set_num_threads(local_threads)
         return Upscaler(
             model,
             scale=wanted_scale,

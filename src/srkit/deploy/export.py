@@ -182,12 +182,6 @@ def _mean_squared(got: list[np.ndarray], want: list[np.ndarray]) -> float:
     return sum(errors) / max(1, len(errors))
 
 
-def int8_error(onnx_fp32: str | Path, onnx_int8: str | Path, batches: list[np.ndarray]) -> float:
-    """Mean squared difference between the int8 and the float model's outputs on ``batches``
-    (ONNX Runtime)."""
-    return _mean_squared(_outputs(onnx_int8, batches), _outputs(onnx_fp32, batches))
-
-
 def quantize_int8(
     model,
     onnx_fp32: str | Path,

@@ -31,6 +31,8 @@ import numpy as np
 from srkit.common.bands import cores
 from srkit.common.files import cache_dir, write_text_atomic
 from srkit.common.machine import cpu_flags, cpu_name
+from srkit.data.builtin import bundled_set5
+from srkit.data.sources import LIST_SUFFIXES
 from srkit.image.io import LoadedImage
 from srkit.infer.tiled import TiledUpscaler
 
@@ -79,10 +81,10 @@ def _code_stats() -> list[Any]:
 def _calibration_stats(calib: str | None) -> list[Any] | None:
     """Names, sizes and times of the calibration images (int8's key hashes their bytes; any
     change here makes a new record key); None for what the fast start does not serve."""
-    path = Path(calib) if calib is not None else _SRKIT / "assets" / "Set5"
+    path = Path(calib) if calib is not None else bundled_set5()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
-    elif path.is_file() and path.suffix.lower() not in (".txt", ".lst", ".list"):
+    elif path.is_file() and path.suffix.lower() not in LIST_SUFFIXES:
         files = [path]
     else:
         return None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srkit.common.bands import cores
 from srkit.common.files import AtomicFile
 from srkit.image import deflate
 from srkit.image.io import PNG_FILTERS, _png_filtered_rows  # srkit's vectorised PNG filter
@@ -28,10 +29,7 @@ _PIECE_BYTES = 4 << 20  # bytes of rows filtered and deflated as one job
 
 def _default_threads() -> int:
     """Threads for filtering and deflating: the cores this process may use, at most 4."""
-    try:
-        return max(1, min(4, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, min(4, os.cpu_count() or 1))
+    return min(4, cores())
 
 
 class PNGStreamWriter:

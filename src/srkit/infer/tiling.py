@@ -151,12 +151,10 @@ def run_tiled(
                     f"the model returned {tuple(out.shape)} for a {tuple(tile.shape)} tile; "
                     f"expected (..., {expected[0]}, {expected[1]}) at x{s}"
                 )
-            if acc is None and reuse:
-                if buffer is None or buffer.shape[0] != out.shape[1]:
+            if acc is None:
+                if buffer is None or buffer.shape[0] != out.shape[1] or not reuse:
                     buffer = np.empty((out.shape[1], most, out_w), dtype=np.float32)
                 acc = buffer[:, : r1 - r0]
-            elif acc is None:
-                acc = np.empty((out.shape[1], r1 - r0, out_w), dtype=np.float32)
             y0, x0 = r0 - rspan.in0 * s, c0 - cspan.in0 * s
             part = out[0, :, y0 : y0 + (r1 - r0), x0 : x0 + (c1 - c0)]
             _blend_in(acc[:, :, c0:c1], part, rweight, cweight, max(0, filled - c0))
