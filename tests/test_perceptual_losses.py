@@ -19,7 +19,7 @@ from srkit.losses.perceptual import (
     gram_matrix,
 )
 from srkit.train.batch import Batch
-from test_features import VGG19_CONVS, tiny_vgg_state
+from test_features import VGG19_CONVS, needs_stlpips, tiny_vgg_state
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +180,29 @@ def test_registry_terms_with_a_feature_network_file_and_tv(vgg_path):
             [LossTerm("perceptual", options=options)], net_channels="y", fields={"lr", "hr"}
         )
     assert math.isfinite(total.item())
+
+
+@needs_stlpips
+@pytest.mark.parametrize("variant", ["vgg", "alex"])
+def test_lpips_loss_is_the_metric_and_trains_the_image_only(variant):
+    from srkit.metrics.perceptual import lpips_model
+
+    hr = images(0, size=48)
+    sr = (hr + 0.15 * images(1, size=48)).clamp(0, 1)
+    loss = LOSSES["lpips"].build(variant=variant)
+    assert loss(hr, hr).item() == 0.0
+    with torch.no_grad():
+        expected = lpips_model(variant)(sr, hr).mean().item()
+    assert loss(sr, hr).item() == pytest.approx(expected, rel=1e-5)
+    assert expected > 0
+    # the more it is disturbed, the larger
+    assert loss((hr + 0.4 * images(1, size=48)).clamp(0, 1), hr).item() > expected
+    grad_image = sr.clone().requires_grad_(True)
+    loss(grad_image, hr).backward()
+    assert grad_image.grad is not None and grad_image.grad.abs().sum() > 0
+    assert all(not p.requires_grad and p.grad is None for p in loss.parameters())
+    # its own trunk: training it cannot change the metric's cached one
+    assert loss.lpips is not lpips_model(variant)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = loss(sr, hr)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(expected, rel=0.1)

@@ -12,7 +12,7 @@ the task starts, so a configuration that cannot work fails before the first iter
         - {name: mse, weight: 0.9, target: teacher}
 
 ``LOSSES`` is an explicit name -> :class:`LossSpec` dict; a new loss is one more entry. The
-feature losses (``perceptual``, ``style``, ``contextual``) and ``tv`` live in
+feature losses (``perceptual``, ``lpips``, ``style``, ``contextual``) and ``tv`` live in
 :mod:`srkit.losses.perceptual`; ``identity`` (face SR) in :mod:`srkit.faces.identity`.
 """
 
@@ -29,6 +29,7 @@ from torch import nn
 from srkit.image.color import rgb_to_y
 from srkit.losses.perceptual import (
     ContextualLoss,
+    LPIPSLoss,
     PerceptualLoss,
     StyleLoss,
     TotalVariationLoss,
@@ -109,6 +110,7 @@ LOSSES: dict[str, LossSpec] = {
     "charbonnier": LossSpec(CharbonnierLoss),
     "attention": LossSpec(FacialAttentionLoss, needs=("heatmaps",), face=True),
     "perceptual": LossSpec(PerceptualLoss, rgb=True),
+    "lpips": LossSpec(LPIPSLoss, rgb=True),
     "style": LossSpec(StyleLoss, rgb=True),
     "contextual": LossSpec(ContextualLoss, rgb=True),
     "tv": LossSpec(TotalVariationLoss, target=False),

@@ -1,6 +1,8 @@
 """Losses on the features of a pretrained network, and total variation.
 
-``network`` (every feature loss): ``stlpips_vgg16`` (the default, offline), ``stlpips_alex``, or
+``lpips`` is LPIPS itself as a loss (:class:`LPIPSLoss`).
+
+``network`` (every other feature loss): ``stlpips_vgg16`` (the default, offline), ``stlpips_alex``, or
 a torchvision ImageNet file ``vgg19:PATH`` / ``vgg16:PATH`` (see :mod:`srkit.features`).
 ``layers`` maps layer names to weights: ``relu2_2`` is after the activation, ``conv5_4`` before
 it (ESRGAN). Images are RGB in ``[0, 1]``. The feature network is frozen; gradients flow to the
@@ -104,6 +106,34 @@ class PerceptualLoss(_FeatureLoss):
                 value = diff.abs().mean() if self.criterion == "l1" else diff.pow(2).mean()
             total = total + weight * value
         return total
+
+
+class LPIPSLoss(nn.Module):
+    """LPIPS as a loss (Zhang et al. 2018; used so by CodeFormer, Zhou et al. 2022): the batch
+    mean of the learned-weight distance between the output and the target, on the offline
+    ST-LPIPS trunk and linear weights of ``variant`` (``vgg``, the default, or ``alex``).
+
+    It is :class:`PerceptualLoss` with ``normalize: true`` plus LPIPS's per-channel weights.
+    A model trained on one variant's distance is best judged by the other as well, since that
+    one variant's score is then partly the training objective.
+    """
+
+    def __init__(self, variant: Literal["vgg", "alex"] = "vgg") -> None:
+        super().__init__()
+        from srkit.metrics.perceptual import stlpips_lpips  # the metric's own definition
+
+        self.variant = variant
+        self.lpips = stlpips_lpips(variant)
+        self.lpips.requires_grad_(False).eval()
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        layers = self.lpips.layers
+        fake = self.lpips.net(sr, layers)
+        with torch.no_grad():
+            real = self.lpips.net(hr, layers)
+        fake = {k: v.float() for k, v in fake.items()}
+        real = {k: v.float() for k, v in real.items()}
+        return self.lpips.from_features(fake, real).mean()
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

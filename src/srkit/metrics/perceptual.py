@@ -85,8 +85,14 @@ class LPIPS(nn.Module):
             raise ValueError(
                 f"LPIPS of images of different shapes: {tuple(a.shape)}, {tuple(b.shape)}"
             )
-        fa, fb = self.net(a, self.layers), self.net(b, self.layers)
-        total = a.new_zeros(a.shape[0])
+        return self.from_features(self.net(a, self.layers), self.net(b, self.layers))
+
+    def from_features(
+        self, fa: dict[str, torch.Tensor], fb: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The per-image distance of two images' features (``self.net(x, self.layers)``)."""
+        first = fa[self.layers[0]]
+        total = first.new_zeros(first.shape[0], dtype=torch.float32)
         for k, layer in enumerate(self.layers):
             diff = (unit_features(fa[layer]) - unit_features(fb[layer])).pow(2)
             if self.weights is None:
@@ -98,17 +104,24 @@ class LPIPS(nn.Module):
         return total
 
 
+def stlpips_lpips(variant: str = "alex") -> LPIPS:
+    """A new ST-LPIPS (``alex`` or ``vgg``): its own trunk and linear weights, frozen."""
+    if variant not in ("alex", "vgg"):
+        raise ValueError(f"unknown ST-LPIPS variant {variant!r}; use alex or vgg")
+    trunk = "alex" if variant == "alex" else "vgg16"
+    return LPIPS(
+        stlpips_trunk(trunk),
+        LPIPS_LAYERS[trunk],
+        stlpips_linear_weights(trunk),
+        name=f"stlpips_{variant}",
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def lpips_model(variant: str = "alex") -> LPIPS:
     """The LPIPS of a variant (see the module docstring); built once per process."""
     if variant in ("alex", "vgg"):
-        trunk = "alex" if variant == "alex" else "vgg16"
-        return LPIPS(
-            stlpips_trunk(trunk),
-            LPIPS_LAYERS[trunk],
-            stlpips_linear_weights(trunk),
-            name=f"stlpips_{variant}",
-        )
+        return stlpips_lpips(variant)
     kind, sep, path = variant.partition(":")
     if kind == "std" and sep and path:
         linear = package_file(
