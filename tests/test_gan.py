@@ -251,3 +251,21 @@ def test_gan_under_ddp_keeps_identical_replicas(tmp_path, kind, discriminator, p
     if kind == "wgan_gp":
         assert all(math.isfinite(r["gp"]) and r["gp"] >= 0 for r in steps)
     assert (out / "gan.safetensors").exists()
+
+
+def test_ldl_artifact_term_compares_with_the_ema_and_needs_it(tmp_path):
+    with pytest.raises(ConfigError, match="artifact_weight compares the generator with its EMA"):
+        load_experiment(gan_config(tmp_path, gan={"artifact_weight": 1.0},
+                                   train={"iters": 3, "device": "cpu"}))  # fmt: skip
+    with pytest.raises(ConfigError, match="artifact_window must be odd"):
+        load_experiment(gan_config(tmp_path, gan={"artifact_weight": 1.0, "artifact_window": 4}))
+    config = load_experiment(
+        gan_config(tmp_path, gan={"artifact_weight": 1.0, "kind": "ragan"},
+                   train={"iters": 4, "checkpoint_every": 4, "ema": 0.5, "device": "cpu",
+                          "log_every": 1})
+    )  # fmt: skip
+    result = train(config, tmp_path / "ldl", show_progress=False)
+    steps = [json.loads(line) for line in (result.out_dir / "log.jsonl").open()]
+    values = [r["artifacts"] for r in steps if "artifacts" in r]
+    assert len(values) == 4 and all(math.isfinite(v) and v >= 0 for v in values)
+    assert any(v > 0 for v in values)  # the EMA differs from the generator after the first step

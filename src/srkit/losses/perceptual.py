@@ -2,8 +2,9 @@
 
 ``lpips`` is LPIPS itself as a loss (:class:`LPIPSLoss`).
 
-``network`` (every other feature loss): ``stlpips_vgg16`` (the default, offline), ``stlpips_alex``, or
-a torchvision ImageNet file ``vgg19:PATH`` / ``vgg16:PATH`` (see :mod:`srkit.features`).
+``network`` (every other feature loss): ``stlpips_vgg16`` (the default, offline),
+``stlpips_alex``, or a torchvision ImageNet file ``vgg19:PATH`` / ``vgg16:PATH`` (see
+:mod:`srkit.features`).
 ``layers`` maps layer names to weights: ``relu2_2`` is after the activation, ``conv5_4`` before
 it (ESRGAN). Images are RGB in ``[0, 1]``. The feature network is frozen; gradients flow to the
 generated image only::

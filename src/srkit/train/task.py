@@ -137,6 +137,9 @@ class TaskContext:
     models: dict[str, nn.Module] = field(default_factory=dict)
     optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)
     networks: dict[str, nn.Module] = field(default_factory=dict)
+    # the EMA copies of the networks in train.ema_of, by name (read them; the trainer updates
+    # them after each step), for steps that compare with the average (LDL's artifact map)
+    averages: dict[str, nn.Module] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:

@@ -220,6 +220,7 @@ class Trainer:
             if train_cfg.ema
             else {}
         )
+        context.averages = {name: ema.net for name, ema in emas.items()}
         end = train_cfg.end
         start, elapsed = 0, 0.0
         best: dict[str, Any] = {"score": -math.inf, "iter": None}

@@ -22,12 +22,15 @@ generator's outputs). Each has its own optimizer and schedule (``optimizers: {g:
       d_warmup: 0              # first iterations: the discriminator only
       adversarial_weight: 5.0e-3
       gp_weight: 10            # wgan_gp only
+      artifact_weight: 0       # LDL's artifact loss against the EMA (needs train.ema), e.g. 1
 
 One iteration: the generator's output for the batch, ``d_steps`` discriminator steps on (HR,
 output) with the gradient penalty for ``wgan_gp``, then (after ``d_warmup`` iterations) one
-generator step in which the discriminator is frozen. Validation (PSNR/SSIM on ``val.data``),
-EMA (``train.ema``, of ``g`` by default) and export (the generator, as the supervised task
-ships it) are the supervised task's.
+generator step in which the discriminator is frozen. With ``artifact_weight``, that step adds
+LDL's artifact loss (Liang et al. 2022, :mod:`srkit.losses.artifacts`): pixel loss where the
+residual looks like an artifact and the generator's EMA (``train.ema``) is closer to the HR.
+Validation (PSNR/SSIM on ``val.data``), EMA (``train.ema``, of ``g`` by default) and export (the
+generator, as the supervised task ships it) are the supervised task's.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from srkit.losses.adversarial import (
     adversarial_loss,
     gradient_penalty,
 )
+from srkit.losses.artifacts import artifact_loss
 from srkit.train.batch import Batch
 from srkit.train.task import TaskContext
 from srkit.train.tasks.supervised import SupervisedTask, network_channels
@@ -128,13 +132,20 @@ class GanTask(SupervisedTask):
         d_warmup: int = 0  # iterations that train the discriminator only
         adversarial_weight: float = 5e-3
         gp_weight: float = 10.0  # the gradient penalty's lambda (wgan_gp)
+        # LDL's artifact loss (srkit.losses.artifacts), against the generator's EMA
+        artifact_weight: float = 0.0
+        artifact_window: int = 7
 
         def __post_init__(self) -> None:
             super().__post_init__()
             if self.d_steps < 1 or self.d_warmup < 0:
                 raise ValueError("d_steps must be >= 1 and d_warmup >= 0")
-            if self.adversarial_weight < 0 or self.gp_weight < 0:
-                raise ValueError("adversarial_weight and gp_weight must be >= 0")
+            if self.adversarial_weight < 0 or self.gp_weight < 0 or self.artifact_weight < 0:
+                raise ValueError("adversarial_weight, gp_weight and artifact_weight must be >= 0")
+            if self.artifact_window < 3 or self.artifact_window % 2 == 0:
+                raise ValueError(
+                    f"artifact_window must be odd and >= 3, got {self.artifact_window}"
+                )
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -146,6 +157,13 @@ class GanTask(SupervisedTask):
             )
         if get_spec(config.arch).convention.channels != "rgb":
             raise ValueError(f"gan: the generator must output RGB; {config.arch} outputs Y only")
+        if config.task_options.artifact_weight and not (
+            config.train.ema and "g" in config.train.ema_of
+        ):
+            raise ValueError(
+                "gan.artifact_weight compares the generator with its EMA: set train.ema "
+                "(e.g. 0.999) with g in train.ema_of"
+            )
         side = config.data.lr_patch * config.scale
         check_discriminator(config.task_options.discriminator, side,
                             "gan.discriminator", "HR patches (data.lr_patch x scale)")  # fmt: skip
@@ -186,6 +204,12 @@ class GanTask(SupervisedTask):
                 pixel, parts = self.criterion(sr, batch)
                 adversarial = generator_adversarial(self.adversarial, d_net, sr, real)
                 loss = pixel + options.adversarial_weight * adversarial
+                if options.artifact_weight:
+                    with torch.no_grad():
+                        sr_ema = convention.from_network(ctx.averages["g"](x).float())
+                    artifacts = artifact_loss(real, sr, sr_ema, options.artifact_window)
+                    loss = loss + options.artifact_weight * artifacts
+                    parts = {**parts, "artifacts": artifacts.detach()}
             ctx.backward_step("g", loss)
         finally:
             d_net.requires_grad_(True)
