@@ -55,6 +55,19 @@ __all__ = [
 
 LIST_SUFFIXES = frozenset({".txt", ".lst"})
 HDF5_SUFFIXES = frozenset({".h5", ".hdf5"})
+
+
+def files_of(path: Path) -> list[Path] | None:
+    """The files a source path stands for on disk: a folder's files (sorted) or one file (an
+    image, a zip); ``None`` for a list file (its images live elsewhere), a glob or a missing
+    path. What keys a cache by the files instead of decoding them reads."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file())
+    if path.is_file() and path.suffix.lower() not in LIST_SUFFIXES:
+        return [path]
+    return None
+
+
 _GLOB_MAGIC = re.compile(r"[*?[]")
 _DIGITS = re.compile(r"([0-9]+)")
 

@@ -17,7 +17,7 @@ from torch import nn
 from srkit.archs.adapter import NetworkModel
 from srkit.archs.common import InputConvention
 from srkit.data.builtin import bundled_set5
-from srkit.data.sources import open_source
+from srkit.data.sources import files_of, open_source
 from srkit.image.color import rgb_to_ycbcr
 from srkit.image.io import ImageReadError, to_tensor
 from srkit.models import SRModel
@@ -126,15 +126,10 @@ def calibration_files(calib: str | Path | None) -> str | None:
     missing path, which the crops themselves then key. Hashing the files instead of decoding
     crops keeps ``srkit upscale`` from decoding the calibration set on every run (0.14 s for
     the bundled Set5), and the key stays the same across installs and copies."""
-    from srkit.data.sources import LIST_SUFFIXES
-
     path = Path(calib).expanduser() if calib is not None else bundled_set5()
     try:
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file())
-        elif path.is_file() and path.suffix.lower() not in LIST_SUFFIXES:
-            files = [path]
-        else:
+        files = files_of(path)
+        if files is None:
             return None
         digest = hashlib.sha256()
         for file in files:

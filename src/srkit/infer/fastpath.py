@@ -32,7 +32,7 @@ from srkit.common.bands import cores
 from srkit.common.files import cache_dir, write_text_atomic
 from srkit.common.machine import cpu_flags, cpu_name
 from srkit.data.builtin import bundled_set5
-from srkit.data.sources import LIST_SUFFIXES
+from srkit.data.sources import files_of
 from srkit.image.io import LoadedImage
 from srkit.infer.tiled import TiledUpscaler
 
@@ -81,14 +81,8 @@ def _code_stats() -> list[Any]:
 def _calibration_stats(calib: str | None) -> list[Any] | None:
     """Names, sizes and times of the calibration images (int8's key hashes their bytes; any
     change here makes a new record key); None for what the fast start does not serve."""
-    path = Path(calib) if calib is not None else bundled_set5()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file())
-    elif path.is_file() and path.suffix.lower() not in LIST_SUFFIXES:
-        files = [path]
-    else:
-        return None
-    return [[f.name, _stat(f)] for f in files]
+    files = files_of(Path(calib) if calib is not None else bundled_set5())
+    return None if files is None else [[f.name, _stat(f)] for f in files]
 
 
 @dataclass(frozen=True)
