@@ -6,7 +6,7 @@ threads). Optional ``--crops DIR`` writes ``srkit compare`` panels of the Set5 i
 
 Usage:
   python benchmarks/bench_perceptual.py [--weights ../shared/weights/official] [--json FILE]
-      [--crops docs/images]
+      [--crops docs/img]
 """
 
 from __future__ import annotations
