@@ -210,6 +210,18 @@ def load_recipe(
     return Recipe(model, path, stages, ship)
 
 
+def sibling_recipe(path: Path, model: str) -> Path:
+    """The recipe named ``model`` that ``path``'s stages start from: beside ``path``, or, for a
+    recipe in ``recipes/untrained/``, the shipped one in ``recipes/`` (a warm start that has been
+    trained and moved there)."""
+    beside = path.parent / f"{model}.yaml"
+    if not beside.is_file() and path.parent.name == "untrained":
+        shipped = path.parent.parent / f"{model}.yaml"
+        if shipped.is_file():
+            return shipped
+    return beside
+
+
 def resolve_all(path: str | Path, env: dict[str, str] | None = None) -> list[Recipe]:
     """``path`` and every recipe it starts from, checked (cycles and missing names are
     errors); the order is dependencies first."""
@@ -228,9 +240,8 @@ def resolve_all(path: str | Path, env: dict[str, str] | None = None) -> list[Rec
         recipe = load_recipe(recipe_path, env=env)
         for stage in recipe.stages:
             if stage.init is not None and stage.init.recipe:
-                other = visit(
-                    recipe_path.parent / f"{stage.init.recipe}.yaml", (*chain, recipe_path)
-                )
+                start = sibling_recipe(recipe_path, stage.init.recipe)
+                other = visit(start, (*chain, recipe_path))
                 other.stage(stage.init.stage)  # the named stage exists
         seen[recipe_path] = recipe
         order.append(recipe)
@@ -320,7 +331,7 @@ class RecipeRunner:
         if init is None or init.path is not None or init.model is not None:
             return None
         if init.recipe:
-            other = self.recipe(recipe.path.parent / f"{init.recipe}.yaml")
+            other = self.recipe(sibling_recipe(recipe.path, init.recipe))
             return other, other.stage(init.stage)
         return recipe, recipe.stage(init.stage)
 
