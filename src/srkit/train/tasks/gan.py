@@ -9,7 +9,7 @@ generator's outputs). Each has its own optimizer and schedule (``optimizers: {g:
 
     task: gan
     arch: srresnet
-    init: {path: runs/srresnet_x4/srresnet_x4.safetensors}
+    init: {model: srresnet_x4}   # the shipped PSNR warm start
     optimizers:
       g: {lr: 1.0e-4, schedule: {name: multistep, milestones: [50000], gamma: 0.1}}
       d: {lr: 1.0e-4, schedule: {name: multistep, milestones: [50000], gamma: 0.1}}
