@@ -48,6 +48,7 @@ __all__ = [
     "SourceError",
     "UnsafeArchiveError",
     "ZipSource",
+    "files_of",
     "is_image_name",
     "natural_key",
     "open_source",
@@ -55,6 +56,9 @@ __all__ = [
 
 LIST_SUFFIXES = frozenset({".txt", ".lst"})
 HDF5_SUFFIXES = frozenset({".h5", ".hdf5"})
+
+_GLOB_MAGIC = re.compile(r"[*?[]")
+_DIGITS = re.compile(r"([0-9]+)")
 
 
 def files_of(path: Path) -> list[Path] | None:
@@ -66,10 +70,6 @@ def files_of(path: Path) -> list[Path] | None:
     if path.is_file() and path.suffix.lower() not in LIST_SUFFIXES:
         return [path]
     return None
-
-
-_GLOB_MAGIC = re.compile(r"[*?[]")
-_DIGITS = re.compile(r"([0-9]+)")
 
 
 class SourceError(ValueError):
