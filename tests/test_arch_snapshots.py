@@ -55,6 +55,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "rlfn_s": {},
     "carn_m": {},
     "repan": {},
+    "repan_pair": {"mix": 0.3},
     "repan_face": {},
     "pfsrnet": {"width": 32},
     "waveletsrnet": {"features": 8, "wavelet_features": 4, "res_blocks": 1},

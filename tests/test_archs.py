@@ -66,6 +66,10 @@ PUBLISHED = {
     ("repan", 2): (281_388, "all"),
     ("repan", 3): (287_883, "all"),
     ("repan", 4): (296_976, "all"),
+    # RepAN pair (image-space blend of two RepANs): twice RepAN's count.
+    ("repan_pair", 2): (562_776, "all"),
+    ("repan_pair", 3): (575_766, "all"),
+    ("repan_pair", 4): (593_952, "all"),
     # RepAN-Face, srkit's face network (same module), fused inference form.
     ("repan_face", 2): (288_195, "all"),
     ("repan_face", 4): (326_355, "all"),
@@ -103,6 +107,7 @@ SMALL = {
     "rlfn_s": {"blocks": 2, "features": 8, "esa_channels": 4},
     "carn_m": {"features": 8, "groups": 2},
     "repan": {"features": 8, "blocks": 2},
+    "repan_pair": {"features": 8, "blocks": 2, "mix": 0.3},
     "repan_face": {"features": 8, "blocks": 2, "up_features": [8, 8, 8]},
     "pfsrnet": {"width": 16},
     "waveletsrnet": {"features": 4, "wavelet_features": 2, "res_blocks": 1},
@@ -323,6 +328,28 @@ def test_repan_fuse_keeps_outputs_and_leaves_plain_convolutions() -> None:
     assert not any("1x1" in name for name, _ in net.named_parameters())
     fused = build("repan", scale=3, fused=True)
     fused.load_state_dict(net.state_dict())  # the shipped form has exactly these tensors
+
+
+def test_repan_pair_blends_the_outputs_of_its_two_networks() -> None:
+    """``(1 - mix) * first(x) + mix * second(x)``; ``fuse`` keeps that; mix outside [0, 1] is
+    refused; repan names it as its image-space blend form."""
+    torch.manual_seed(0)
+    pair = build("repan_pair", scale=2, features=8, blocks=2, mix=0.25).eval()
+    with torch.no_grad():
+        for p in pair.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    x = torch.rand(1, 3, 9, 7)
+    with torch.no_grad():
+        a, b = pair.first(x), pair.second(x)
+        out = pair(x)
+        assert not torch.allclose(a, b, atol=1e-3)  # two different networks
+        torch.testing.assert_close(out, 0.75 * a + 0.25 * b, atol=1e-6, rtol=0)
+        torch.testing.assert_close(pair.fuse()(x), out, atol=1e-5, rtol=0)
+    assert pair.fused and out.shape == (1, 3, 18, 14)
+    with pytest.raises(ValueError, match="mix must be in"):
+        build("repan_pair", scale=2, mix=1.5)
+    assert get_spec("repan").image_blend == "repan_pair"
+    assert get_spec("espcn").image_blend is None
 
 
 def test_repan_training_form_continues_from_fused_weights_exactly() -> None:

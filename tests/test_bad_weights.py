@@ -104,6 +104,23 @@ def manifest_bad_convention(folder: Path) -> Path:
     return _rewrite_manifest(_tiny_native(folder), input_convention={"channels": "cmyk"})
 
 
+def manifest_includes_not_a_list(folder: Path) -> Path:
+    return _rewrite_manifest(_tiny_native(folder), includes={"prefix": "second."})
+
+
+def manifest_includes_a_missing_file(folder: Path) -> Path:
+    entry = {"prefix": "second.", "weights": "gone.safetensors", "sha256": "0" * 64}
+    return _rewrite_manifest(_tiny_native(folder), includes=[entry])
+
+
+def manifest_includes_its_own_tensors(folder: Path) -> Path:
+    """An ``includes`` entry whose tensors clash with the weights file's names."""
+    manifest = _tiny_native(folder)
+    data = json.loads(manifest.read_text())
+    entry = {"prefix": "", "weights": data["weights"], "sha256": data["sha256"]}
+    return _rewrite_manifest(manifest, includes=[entry])
+
+
 def header_lies_about_offsets(folder: Path) -> Path:
     path = folder / "offsets.safetensors"
     header = {"w": {"dtype": "F32", "shape": [64, 3, 3, 3], "data_offsets": [0, 6912]}}
@@ -201,6 +218,9 @@ CASES: list[Callable[[Path], Path]] = [
     manifest_option_of_the_wrong_type,
     manifest_huge_option,
     manifest_bad_convention,
+    manifest_includes_not_a_list,
+    manifest_includes_a_missing_file,
+    manifest_includes_its_own_tensors,
     header_lies_about_offsets,
     header_shape_disagrees_with_offsets,
     header_length_beyond_file,

@@ -345,6 +345,86 @@ def test_a_blend_stage_interpolates_with_a_shipped_model(tmp_path):
         load_recipe(bad)
 
 
+def test_an_image_space_blend_keeps_both_networks_and_blends_their_outputs(tmp_path):
+    """``blend: {..., space: image}`` writes the arch's pair form (``repan_pair``): the stage's
+    network and the shipped one unchanged, the output ``(1 - w) * start(x) + w * model(x)``. A
+    changed blend weight refuses the finished stage; an arch without a pair form is an error."""
+    from srkit.models import resolve_model
+    from srkit.zoo import find_model
+
+    stage = {
+        "name": "tune", "task": "supervised", "arch": "repan", "scale": 4,
+        "init": {"model": "repan_x4"},
+        "data": {"train": [SET5], "lr_patch": 8, "batch_size": 2, "workers": 0},
+        "val": {"data": [SET5], "every": 0},
+        "train": {"iters": 2, "device": "cpu"}, "optimizers": {"g": {"lr": 1e-3}},
+        "losses": {"g": [{"name": "l1"}]},
+    }  # fmt: skip
+    pair_stage = {"name": "pair", "blend": {"model": "repan_x4", "weight": 0.4, "space": "image"}}
+    path = tmp_path / "pair_x4.yaml"
+    path.write_text(yaml.safe_dump({"model": "pair_x4", "stages": [stage, pair_stage]}))
+    runner = RecipeRunner(tmp_path / "runs", show_progress=False, train_fn=CountingTrain())
+    recipe = load_recipe(path)
+    runner.run(path)
+    out = runner.output(recipe, recipe.stages[1])
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["arch"] == "repan_pair" and manifest["options"]["mix"] == 0.4
+    assert manifest["training_recipe"]["blend"]["space"] == "image"
+    shipped = find_model("repan_x4", 4)
+    assert manifest["params"] == 2 * shipped.manifest["params"]
+    state = load_file(out)
+    tuned = load_file(runner.output(recipe, recipe.stages[0]))
+    original = load_file(shipped.weights_path)
+    for key, value in original.items():
+        assert torch.equal(state[f"second.{key}"], value)
+        assert torch.equal(state[f"first.{key}"], tuned[key])
+    assert any(not torch.equal(tuned[k], original[k]) for k in original)  # it did train
+    lr = torch.rand(1, 3, 12, 10, generator=torch.Generator().manual_seed(0))
+    pair = resolve_model(str(out), 4)(lr)
+    expected = 0.6 * resolve_model(str(runner.output(recipe, recipe.stages[0])), 4)(lr)
+    expected += 0.4 * resolve_model("repan_x4", 4)(lr)
+    torch.testing.assert_close(pair, expected, rtol=0, atol=1e-5)
+    # shipped beside the model it blends with, the pair stores its first network only
+    from srkit.weights import WeightsError
+
+    alone, beside = tmp_path / "alone", tmp_path / "beside"
+    beside.mkdir()
+    for suffix in (".json", ".safetensors"):
+        (beside / f"repan_x4{suffix}").write_bytes(shipped.path.with_suffix(suffix).read_bytes())
+    whole = ship(path, models_dir=alone, runs=tmp_path / "runs")
+    split = ship(path, models_dir=beside, runs=tmp_path / "runs")
+    assert (
+        "includes" not in whole and load_file(alone / "pair_x4.safetensors").keys() == state.keys()
+    )
+    assert split["includes"] == [{"prefix": "second.", "weights": "repan_x4.safetensors",
+                                  "sha256": shipped.manifest["sha256"]}]  # fmt: skip
+    assert all(k.startswith("first.") for k in load_file(beside / "pair_x4.safetensors"))
+    assert split["scores"]["set5"]["modern"] == whole["scores"]["set5"]["modern"]
+    torch.testing.assert_close(resolve_model(str(beside / "pair_x4.json"), 4)(lr), pair,
+                               rtol=0, atol=0)  # fmt: skip
+    (beside / "repan_x4.safetensors").write_bytes(b"changed")
+    with pytest.raises(WeightsError, match="does not match the manifest"):
+        resolve_model(str(beside / "pair_x4.json"), 4)
+    (beside / "repan_x4.safetensors").unlink()
+    with pytest.raises(WeightsError, match="included weights file .* is missing"):
+        resolve_model(str(beside / "pair_x4.json"), 4)
+    pair_stage["blend"]["weight"] = 0.5
+    path.write_text(yaml.safe_dump({"model": "pair_x4", "stages": [stage, pair_stage]}))
+    with pytest.raises(ConfigError, match="different version of stage 'pair'"):
+        runner.is_done(load_recipe(path), load_recipe(path).stages[1])
+    espcn = {**stage, "arch": "espcn", "init": {"model": "espcn_x4"}, "name": "e"}
+    bad = tmp_path / "bad_x4.yaml"
+    bad.write_text(yaml.safe_dump({"model": "bad_x4", "stages": [espcn, {"name": "p", "blend": {
+        "model": "espcn_x4", "weight": 0.5, "space": "image"}}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match="espcn has no pair architecture"):
+        load_recipe(bad)  # before anything is trained
+    wrong = tmp_path / "wrong_x4.yaml"
+    wrong.write_text(yaml.safe_dump({"model": "wrong_x4", "stages": [stage, {"name": "p",
+        "blend": {"model": "repan_x4", "space": "pixels"}}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match="space must be one of network, image"):
+        load_recipe(wrong)
+
+
 def test_a_killed_recipe_resumes_bit_exactly(tmp_path):
     recipe = _tiny_recipe(tmp_path, "k_x2", [{"name": "k1"}, {"name": "k2", "train": {"iters": 6}}])
 

@@ -133,6 +133,8 @@ class ArchSpec:
     (weights and biases, like ``sum(p.numel())``) or ``"weights"`` (convolution/linear weights
     only, as SRCNN and FSRCNN count them). ``detector`` recognises the authors' checkpoints
     from their key names and shapes (``None``: srkit reads no foreign files of this arch).
+    ``image_blend`` names the architecture that runs two networks of this one and blends their
+    outputs (``None``: an image-space blend stage of a recipe cannot take this arch).
     """
 
     name: str
@@ -147,6 +149,7 @@ class ArchSpec:
     paper_options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     detector: KeyDetector | None = None
+    image_blend: str | None = None
 
     def options(self, **overrides: Any) -> dict[str, Any]:
         unknown = set(overrides) - set(self.defaults) - {"scale"}

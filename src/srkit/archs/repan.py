@@ -125,6 +125,48 @@ class RepAN(nn.Module):
         return fuse_all(self)
 
 
+class RepANPair(nn.Module):
+    """Two RepAN networks on the same input, their outputs blended: ``(1 - mix) * first(x) +
+    mix * second(x)``.
+
+    This is ESRGAN's image interpolation (Wang et al., ECCV Workshops 2018, arXiv:1809.00219,
+    section 3.4): a GAN-trained network (``first``) pulled toward the PSNR-trained network it was
+    fine-tuned from (``second``) in pixel space, where network interpolation blends the weights
+    into one network instead. It costs two networks' compute; both keep their own texture and
+    smoothness, where a weight blend of a short fine-tune averages the two into one network that
+    has less of either. Written by an image-space blend stage of a recipe
+    (:mod:`srkit.train.blend`), never trained. RGB in [0, 1].
+    """
+
+    def __init__(
+        self,
+        scale: int = 4,
+        features: int = 48,
+        blocks: int = 6,
+        channels: int = 3,
+        fused: bool = False,
+        mix: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= float(mix) <= 1.0:
+            raise ValueError(f"repan_pair: mix must be in [0, 1], got {mix}")
+        self.scale = scale
+        self.mix = float(mix)
+        self.first = RepAN(scale, features, blocks, channels, fused)
+        self.second = RepAN(scale, features, blocks, channels, fused)
+
+    @property
+    def fused(self) -> bool:
+        return self.first.fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (1.0 - self.mix) * self.first(x) + self.mix * self.second(x)
+
+    def fuse(self) -> RepANPair:
+        """Fold the training branches into plain convolutions (in place; same outputs)."""
+        return fuse_all(self)
+
+
 FACE_SCALES = (2, 4, 8)
 
 
@@ -214,6 +256,26 @@ SPECS = (
         paper_options={"fused": True},
         description="srkit's flagship: 6 gated residual blocks of re-parameterisable 3x3 "
         "convolutions (48 ch), fused to plain convolutions for inference",
+        image_blend="repan_pair",
+    ),
+    ArchSpec(
+        name="repan_pair",
+        cls=RepANPair,
+        defaults={"features": 48, "blocks": 6, "channels": 3, "fused": False, "mix": 0.5},
+        scales=SCALES,
+        convention=RGB01,
+        reference=Reference(
+            "Wang et al.",
+            "ESRGAN (image interpolation, section 3.4), applied to two RepAN networks",
+            "ECCV Workshops",
+            2018,
+            "https://arxiv.org/abs/1809.00219",
+        ),
+        published_params={2: 2 * 281_388, 3: 2 * 287_883, 4: 2 * 296_976},
+        params_source="two fused RepAN networks (src/srkit/archs/repan.py)",
+        paper_options={"fused": True},
+        description="two RepAN networks whose outputs are blended (a perceptual model and the "
+        "PSNR model it was fine-tuned from), written by an image-space blend stage",
     ),
     ArchSpec(
         name="repan_face",

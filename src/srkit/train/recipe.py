@@ -29,7 +29,8 @@ never inherited):
 
 A stage with ``blend: {model: NAME, weight: W}`` trains nothing: its output is its start blended
 with a shipped model, ``(1 - W) * start + W * NAME`` (network interpolation,
-:mod:`srkit.train.blend`), the way a perceptual model is pulled back toward its PSNR model.
+:mod:`srkit.train.blend`), the way a perceptual model is pulled back toward its PSNR model;
+with ``space: image`` it keeps both networks and blends their outputs (image interpolation).
 
 ``srkit train recipes/<model>.yaml`` runs the chain into ``runs/recipes/<model>/``: a finished
 stage is skipped, a killed one resumes from its checkpoint.
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srkit.archs import get_spec
 from srkit.common.files import write_text_atomic
 from srkit.config import ConfigError, from_dict, load_yaml, set_by_path
 from srkit.train.blend import BlendRef, blend_files
@@ -206,6 +208,11 @@ def load_recipe(
                 raise ConfigError(
                     f"{label}: a blend stage needs a start (init or an earlier stage)"
                 )
+            if blend.space == "image" and get_spec(config.arch).image_blend is None:
+                raise ConfigError(
+                    f"{label}: {config.arch} has no pair architecture for an image-space "
+                    f"blend; use space: network"
+                )
         stages.append(Stage(index, entry["name"], config, init, raw, blend))
     return Recipe(model, path, stages, ship)
 
@@ -318,7 +325,17 @@ class RecipeRunner:
         if not (record.is_file() and self.output(recipe, stage).is_file()):
             return False
         saved = json.loads(record.read_text())
-        if _stable(saved["config"]) != _stable(self.prepared(recipe, stage, None).to_dict()):
+        blended = saved["recipe"].get("blend")
+        wanted = stage.blend
+        same_blend = (blended is None and wanted is None) or (
+            blended is not None
+            and wanted is not None
+            and (blended["model"], blended["weight"], blended.get("space", "network"))
+            == (wanted.model, wanted.weight, wanted.space)
+        )
+        if not same_blend or _stable(saved["config"]) != _stable(
+            self.prepared(recipe, stage, None).to_dict()
+        ):
             raise ConfigError(
                 f"{self.stage_dir(recipe, stage)} was trained from a different version of "
                 f"stage {stage.name!r} of {recipe.path.name}; remove that folder to retrain it"
@@ -414,7 +431,8 @@ class RecipeRunner:
         work = (
             f"{config.train.end} iterations"
             if stage.blend is None
-            else f"a blend with {stage.blend.model}, weight {stage.blend.weight}"
+            else f"a blend with {stage.blend.model} ({stage.blend.space} space), weight "
+            f"{stage.blend.weight}"
         )
         self.echo(
             f"{recipe.model}: stage {stage.index + 1}/{len(recipe.stages)} {stage.name} "
@@ -434,10 +452,15 @@ class RecipeRunner:
             iterations, seconds = 0, 0.0
             start = Path(config.init.path)  # type: ignore[union-attr]  # a blend has a start
             other = shipped_start(stage.blend.model)
-            record["blend"] = {"model": other.name, "sha256": other.manifest["sha256"],
-                               "weight": stage.blend.weight}  # fmt: skip
+            record["blend"] = {
+                "model": other.name,
+                "sha256": other.manifest["sha256"],
+                "weight": stage.blend.weight,
+                "space": stage.blend.space,
+            }
             folder.mkdir(parents=True, exist_ok=True)
-            blend_files(manifest_path(start), other.path, stage.blend.weight, out, record)
+            blend_files(manifest_path(start), other.path, stage.blend.weight, out, record,
+                        space=stage.blend.space)  # fmt: skip
         else:
             result = self.train_fn(
                 config, folder, resume=True, show_progress=self.show_progress, recipe=record

@@ -14,8 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import save_file
+
 from srkit.bench.runner import run_benchmark
-from srkit.common.files import write_text_atomic
+from srkit.common.files import atomic_path, write_text_atomic
 from srkit.common.machine import machine_summary
 from srkit.data.builtin import bundled_set5
 from srkit.train.config import default_env
@@ -26,10 +29,14 @@ from srkit.weights.native import (
     load_native,
     manifest_path,
     read_manifest,
+    read_safetensors,
+    read_state,
     sha256_file,
     weights_file,
 )
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
+
+SECOND = "second."  # the PSNR network of a pair (image-space blend), see srkit.train.blend
 
 
 def portable(value: Any, roots: dict[str, str]) -> Any:
@@ -148,9 +155,12 @@ def ship(
     default = bool(default)
     models_dir.mkdir(parents=True, exist_ok=True)
     target_weights = models_dir / f"{name}.safetensors"
-    shutil.copyfile(manifest_file.parent / manifest["weights"], target_weights)
+    includes = _store_weights(manifest_file, manifest, target_weights, models_dir)
     manifest = portable(manifest, roots)
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
+    manifest.pop("includes", None)
+    if includes:
+        manifest["includes"] = includes
     if not style:
         # scored from the run's own file (same sha256): the zoo never lists an unscored manifest
         figures = set5_figures(manifest_file, scale, manifest["arch"])
@@ -181,6 +191,40 @@ def ship(
     write_text_atomic(index_path, json.dumps(index, indent=2) + "\n")
     shipped_models.cache_clear()
     return manifest
+
+
+def _store_weights(
+    manifest_file: Path, manifest: dict[str, Any], target: Path, models_dir: Path
+) -> list[dict[str, str]]:
+    """Write the model's tensors to ``target``; returns the manifest's ``includes``.
+
+    An image-space blend (a pair network) whose second network is a model already in
+    ``models_dir``, bit for bit, stores only its first network and includes the other's file,
+    so the shipped weights hold each network once. Anything else is copied as it is.
+    """
+    mpath = manifest_path(manifest_file)
+    blend = (manifest.get("training_recipe") or {}).get("blend") or {}
+    other = models_dir / f"{blend.get('other', {}).get('name', '')}.json"
+    if blend.get("space") == "image" and other.is_file():
+        other_info = read_manifest(other)
+        if other_info["sha256"] == blend["other"]["sha256"] and not other_info.get("includes"):
+            state = read_state(mpath, manifest)
+            second = {k[len(SECOND) :]: v for k, v in state.items() if k.startswith(SECOND)}
+            shipped = read_safetensors(weights_file(other, other_info))
+            if second.keys() == shipped.keys() and all(
+                torch.equal(second[k], shipped[k]) for k in shipped
+            ):
+                first = {k: v for k, v in state.items() if not k.startswith(SECOND)}
+                with atomic_path(target) as temporary:
+                    save_file(first, str(temporary))
+                return [{"prefix": SECOND, "weights": other_info["weights"],
+                         "sha256": other_info["sha256"]}]  # fmt: skip
+    if manifest.get("includes"):  # a split model shipped elsewhere: whole again
+        with atomic_path(target) as temporary:
+            save_file(read_state(mpath, manifest), str(temporary))
+    else:
+        shutil.copyfile(mpath.parent / manifest["weights"], target)
+    return []
 
 
 def _kind_of(models_dir: Path, name: str) -> tuple[str, int]:

@@ -13,6 +13,11 @@ The manifest records everything needed to rebuild and trust the model::
 :data:`PURPOSES` (a manifest without it is ``general``). ``input_convention.input_size``
 (``[height, width]``, written only when set) marks a network that takes inputs of exactly that
 size, such as aligned face crops; ``srkit upscale`` refuses other sizes and never tiles them.
+
+``includes`` (optional) lists tensors kept in other files of the same folder, each pinned by
+its sha256: ``[{"prefix": "second.", "weights": "repan_x4.safetensors", "sha256": ...}]`` loads
+that file's tensors under ``second.``. A pair network (``repan_pair``) ships this way when its
+second network is a model srkit already ships, so those weights are stored once.
 """
 
 from __future__ import annotations
@@ -190,6 +195,15 @@ def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
     for key, (kind, what) in expected.items():
         if key in manifest and not isinstance(manifest[key], kind):
             raise WeightsError(f"{mpath}: manifest field {key!r} must be {what}")
+    includes = manifest.get("includes", [])
+    if not isinstance(includes, list) or not all(
+        isinstance(entry, dict)
+        and all(isinstance(entry.get(k), str) for k in ("prefix", "weights", "sha256"))
+        for entry in includes
+    ):
+        raise WeightsError(
+            f"{mpath}: manifest field 'includes' must be a list of {{prefix, weights, sha256}}"
+        )
     scale = manifest["scale"]
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 16:
         raise WeightsError(f"{mpath}: manifest field 'scale' must be 1..16, got {scale!r}")
@@ -235,10 +249,12 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def weights_file(mpath: Path, manifest: dict[str, Any], verify: bool = True) -> Path:
-    """The manifest's weights file, checked against its sha256 when ``verify``."""
+    """The manifest's weights file (or an ``includes`` entry's), checked against its sha256
+    when ``verify``."""
     weights = mpath.parent / manifest["weights"]
     if not weights.is_file():
-        raise WeightsError(f"{mpath}: its weights file {weights} is missing")
+        what = "included weights file" if "prefix" in manifest else "weights file"
+        raise WeightsError(f"{mpath}: its {what} {weights} is missing")
     if verify:
         digest = sha256_file(weights)
         if digest != manifest["sha256"]:
@@ -247,6 +263,22 @@ def weights_file(mpath: Path, manifest: dict[str, Any], verify: bool = True) -> 
                 "(file changed or corrupted)"
             )
     return weights
+
+
+def read_state(
+    mpath: Path, manifest: dict[str, Any], verify: bool = True
+) -> dict[str, torch.Tensor]:
+    """The network's tensors: the manifest's weights file and its ``includes`` (each file
+    checked against its sha256 when ``verify``)."""
+    state = read_safetensors(weights_file(mpath, manifest, verify))
+    for entry in manifest.get("includes", []):
+        included = weights_file(mpath, entry, verify)
+        for key, value in read_safetensors(included).items():
+            name = entry["prefix"] + key
+            if name in state:
+                raise WeightsError(f"{mpath}: {name} is both in its weights and in {included}")
+            state[name] = value
+    return state
 
 
 def load_native(path: str | Path, scale: int | None = None, verify: bool = True):
@@ -270,13 +302,12 @@ def load_native(path: str | Path, scale: int | None = None, verify: bool = True)
             f"{mpath}: a learned degradation ({manifest['arch']}, HR -> LR), not an upscaler; "
             "use `srkit degrade apply --model`"
         )
-    weights = weights_file(mpath, manifest, verify)
     arch, file_scale, options = manifest["arch"], manifest["scale"], manifest["options"]
     if scale is not None and scale != file_scale:
         if not options.get("multi_scale") or scale not in get_spec(arch).scales:
             raise WeightsError(f"{mpath}: an x{file_scale} {arch} model; asked for x{scale}")
         file_scale = scale
-    state = read_safetensors(weights)
+    state = read_state(mpath, manifest, verify)
     what = f"{mpath} ({arch} x{file_scale})"
     convention = manifest_convention(manifest)
     net = build_fitted(arch, file_scale, options, state, what)
