@@ -101,6 +101,16 @@ def test_weights_digest_follows_the_weights():
     assert weights_digest(a) != weights_digest(b)
 
 
+def test_weights_digest_takes_scalar_buffers():
+    """A 0-dim integer buffer (pfsrnet's progressive stage) is hashed too, by its value."""
+    a, b = tiny(0).net, tiny(0).net
+    a.register_buffer("stage", torch.tensor(2))
+    b.register_buffer("stage", torch.tensor(2))
+    assert weights_digest(a) == weights_digest(b)
+    b.stage.fill_(3)
+    assert weights_digest(a) != weights_digest(b)
+
+
 def test_upscaler_and_cli_use_the_choice(tmp_path, fake_measure, monkeypatch):
     monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
     chosen = []
