@@ -402,6 +402,32 @@ def test_an_image_space_blend_keeps_both_networks_and_blends_their_outputs(tmp_p
     assert split["scores"]["set5"]["modern"] == whole["scores"]["set5"]["modern"]
     torch.testing.assert_close(resolve_model(str(beside / "pair_x4.json"), 4)(lr), pair,
                                rtol=0, atol=0)  # fmt: skip
+    # the output cache knows the mix (it holds no tensor); the fast path watches included files
+    from srkit.deploy import export_key
+    from srkit.infer.fastpath import _files_of
+
+    split_model = resolve_model(str(beside / "pair_x4.json"), 4)
+    other_mix = resolve_model(str(beside / "pair_x4.json"), 4)
+    other_mix.info = {**other_mix.info, "options": {**other_mix.info["options"], "mix": 0.5}}
+    other_mix.net.mix = 0.5
+    assert export_key(split_model) != export_key(other_mix)
+    assert str(beside / "repan_x4.safetensors") in _files_of(split_model)
+    assert runner.is_done(recipe, recipe.stages[1])
+    alias = {**pair_stage, "blend": {**pair_stage["blend"], "model": "REPAN_X4"}}
+    path.write_text(yaml.safe_dump({"model": "pair_x4", "stages": [stage, alias]}))
+    assert runner.is_done(load_recipe(path), load_recipe(path).stages[1])  # same shipped model
+    # reshipping the included model first gives the pair its tensors back in its own file
+    again = beside / "again"
+    again.mkdir()
+    for suffix in (".json", ".safetensors"):
+        (again / f"pair_x4{suffix}").write_bytes((beside / f"pair_x4{suffix}").read_bytes())
+        (again / f"repan_x4{suffix}").write_bytes((beside / f"repan_x4{suffix}").read_bytes())
+    ship(shipped.path, name="repan_x4", models_dir=again)
+    whole_again = json.loads((again / "pair_x4.json").read_text())
+    assert "includes" not in whole_again
+    assert load_file(again / "pair_x4.safetensors").keys() == state.keys()
+    torch.testing.assert_close(resolve_model(str(again / "pair_x4.json"), 4)(lr), pair,
+                               rtol=0, atol=0)  # fmt: skip
     (beside / "repan_x4.safetensors").write_bytes(b"changed")
     with pytest.raises(WeightsError, match="does not match the manifest"):
         resolve_model(str(beside / "pair_x4.json"), 4)

@@ -138,17 +138,24 @@ def prepare(
     return wrap(net_model, module, f"openvino/{precision}", file=str(source))
 
 
+def export_key(net_model) -> str:
+    """The cache key of a model's fp32 ONNX export: its tensors and everything else the graph
+    depends on (build options such as ``repan_pair``'s ``mix``, which holds no tensor)."""
+    return key_digest({
+        "weights": weights_digest(core_of(net_model)), "scale": net_model.scale,
+        "convention": repr(net_model.convention), "name": net_model.name,
+        "arch": net_model.info.get("arch"), "options": net_model.info.get("options"),
+        "opset": OPSET, "torch": torch.__version__,
+        "export": EXPORT_VERSION,
+    })  # fmt: skip
+
+
 def _deploy_file(net_model, precision: str, calib, folder: Path):
     """The ONNX file ``precision`` runs (fp32, or the calibrated int8 QDQ model) from the
     deployment cache (:mod:`srkit.deploy.cache`), made when missing; returns ``(path, hit,
     remake)``, ``remake()`` making it again."""
     stem = f"{Path(net_model.name).name}_x{net_model.scale}"
-    fp32_key = key_digest({
-        "weights": weights_digest(core_of(net_model)), "scale": net_model.scale,
-        "convention": repr(net_model.convention), "name": net_model.name,
-        "arch": net_model.info.get("arch"), "opset": OPSET, "torch": torch.__version__,
-        "export": EXPORT_VERSION,
-    })  # fmt: skip
+    fp32_key = export_key(net_model)
     fp32_path = folder / f"{stem}-{fp32_key}.onnx"
 
     def make_fp32() -> Path:

@@ -149,7 +149,8 @@ def _read() -> dict[str, Any]:
 
 
 def _files_of(model: Any) -> list[str]:
-    """The files a model's weights came from (a manifest and its weights file, or one file)."""
+    """The files a model's weights came from (a manifest, its weights file and the files it
+    includes, or one file)."""
     info = getattr(model, "info", {}) or {}
     source = info.get("source")
     if not source:
@@ -157,6 +158,8 @@ def _files_of(model: Any) -> list[str]:
     files = [str(source)]
     if info.get("weights"):
         files.append(str(Path(source).parent / info["weights"]))
+    for entry in info.get("includes") or []:  # a pair's second network, stored once
+        files.append(str(Path(source).parent / entry["weights"]))
     return files
 
 

@@ -31,6 +31,7 @@ from srkit.common.files import atomic_path, write_text_atomic
 from srkit.weights.native import manifest_path, read_manifest, read_state, sha256_file
 
 SPACES = ("network", "image")
+FIRST, SECOND = "first.", "second."  # a pair network's two nets (``RepANPair.first/second``)
 
 
 @dataclass
@@ -65,8 +66,8 @@ def pair_weights(
     """The state of a pair architecture (``repan_pair``): ``start`` as its ``first`` network,
     ``other`` as its ``second`` (same names and shapes), each tensor unchanged."""
     _check_same_layout(start, other)
-    state = {f"first.{k}": v.contiguous() for k, v in start.items()}
-    state.update({f"second.{k}": v.contiguous() for k, v in other.items()})
+    state = {FIRST + k: v.contiguous() for k, v in start.items()}
+    state.update({SECOND + k: v.contiguous() for k, v in other.items()})
     return state
 
 
@@ -122,7 +123,10 @@ def blend_files(
         manifest["arch"] = pair
         manifest["options"] = {**start_info["options"], "mix": weight}
         net = build(pair, scale=start_info["scale"], **manifest["options"])
-        net.load_state_dict(state)  # strict: the pair form holds exactly the two networks
+        try:  # strict: the pair form holds exactly the two networks
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"blend: {pair} does not take these networks ({err})") from None
         manifest["params"] = sum(p.numel() for p in net.parameters())
     elif space == "network":
         state = blend_weights(start, other, weight)

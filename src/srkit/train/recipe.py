@@ -325,14 +325,14 @@ class RecipeRunner:
         if not (record.is_file() and self.output(recipe, stage).is_file()):
             return False
         saved = json.loads(record.read_text())
-        blended = saved["recipe"].get("blend")
-        wanted = stage.blend
-        same_blend = (blended is None and wanted is None) or (
-            blended is not None
-            and wanted is not None
-            and (blended["model"], blended["weight"], blended.get("space", "network"))
-            == (wanted.model, wanted.weight, wanted.space)
-        )
+        blended, wanted = saved["recipe"].get("blend"), stage.blend
+        same_blend = blended is None and wanted is None
+        if blended is not None and wanted is not None:
+            other = shipped_start(wanted.model)  # names resolved as the run resolved them
+            same_blend = (
+                blended["model"], blended["sha256"], blended["weight"],
+                blended.get("space", "network"),
+            ) == (other.name, other.manifest["sha256"], wanted.weight, wanted.space)  # fmt: skip
         if not same_blend or _stable(saved["config"]) != _stable(
             self.prepared(recipe, stage, None).to_dict()
         ):

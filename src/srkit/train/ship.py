@@ -21,6 +21,7 @@ from srkit.bench.runner import run_benchmark
 from srkit.common.files import atomic_path, write_text_atomic
 from srkit.common.machine import machine_summary
 from srkit.data.builtin import bundled_set5
+from srkit.train.blend import SECOND
 from srkit.train.config import default_env
 from srkit.train.recipe import STAGE_RECORD, RecipeRunner, is_recipe, portable_path
 from srkit.weights.native import (
@@ -35,8 +36,6 @@ from srkit.weights.native import (
     weights_file,
 )
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
-
-SECOND = "second."  # the PSNR network of a pair (image-space blend), see srkit.train.blend
 
 
 def portable(value: Any, roots: dict[str, str]) -> Any:
@@ -155,6 +154,7 @@ def ship(
     default = bool(default)
     models_dir.mkdir(parents=True, exist_ok=True)
     target_weights = models_dir / f"{name}.safetensors"
+    _make_dependents_whole(models_dir, target_weights.name, name)
     includes = _store_weights(manifest_file, manifest, target_weights, models_dir)
     manifest = portable(manifest, roots)
     manifest.update(name=name, weights=target_weights.name, sha256=sha256_file(target_weights))
@@ -193,6 +193,28 @@ def ship(
     return manifest
 
 
+def _make_dependents_whole(models_dir: Path, weights_name: str, shipping: str) -> None:
+    """Before ``weights_name`` is overwritten: every other model of ``models_dir`` that
+    includes it gets its tensors back in its own file, so reshipping a model (``repan_x4``)
+    never breaks a pair that stored it by reference (``repan_gan_x4``)."""
+    for path in sorted(models_dir.glob("*.json")):
+        if path.name == INDEX.name or path.stem == shipping:
+            continue
+        info = json.loads(path.read_text())
+        if not isinstance(info, dict) or not any(
+            entry.get("weights") == weights_name for entry in info.get("includes", [])
+        ):
+            continue
+        info = read_manifest(path)
+        state = read_state(path, info)  # checked against every sha256 before anything moves
+        weights = path.parent / info["weights"]
+        with atomic_path(weights) as temporary:
+            save_file(state, str(temporary))
+        info.pop("includes")
+        info["sha256"] = sha256_file(weights)
+        write_text_atomic(path, json.dumps(info, indent=2) + "\n")
+
+
 def _store_weights(
     manifest_file: Path, manifest: dict[str, Any], target: Path, models_dir: Path
 ) -> list[dict[str, str]]:
@@ -205,7 +227,7 @@ def _store_weights(
     mpath = manifest_path(manifest_file)
     blend = (manifest.get("training_recipe") or {}).get("blend") or {}
     other = models_dir / f"{blend.get('other', {}).get('name', '')}.json"
-    if blend.get("space") == "image" and other.is_file():
+    if blend.get("space") == "image" and other.is_file() and other.stem != target.stem:
         other_info = read_manifest(other)
         if other_info["sha256"] == blend["other"]["sha256"] and not other_info.get("includes"):
             state = read_state(mpath, manifest)

@@ -204,6 +204,8 @@ def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
         raise WeightsError(
             f"{mpath}: manifest field 'includes' must be a list of {{prefix, weights, sha256}}"
         )
+    if includes and manifest["arch"] in STYLE_ARCHS + LANDMARK_ARCHS + DEGRADATION_ARCHS:
+        raise WeightsError(f"{mpath}: a {manifest['arch']} manifest cannot include other files")
     scale = manifest["scale"]
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 16:
         raise WeightsError(f"{mpath}: manifest field 'scale' must be 1..16, got {scale!r}")
