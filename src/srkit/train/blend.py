@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from srkit.common.files import atomic_path, write_text_atomic
-from srkit.weights.native import manifest_path, read_manifest, read_state, sha256_file
+from srkit.common.files import write_text_atomic
+from srkit.weights.native import manifest_path, read_manifest, read_state, write_safetensors
 
 SPACES = ("network", "image")
 FIRST, SECOND = "first.", "second."  # a pair network's two nets (``RepANPair.first/second``)
@@ -98,8 +98,6 @@ def blend_files(
     """Write the blend of two srkit weight files to ``out`` (.safetensors + manifest): the
     start's manifest with the blend recorded under ``training_recipe.blend``. In the ``image``
     space the result is the arch's pair form holding both networks, its ``mix`` = ``weight``."""
-    from safetensors.torch import save_file
-
     from srkit.archs import build, get_spec
 
     start_info, other_info = read_manifest(start_manifest), read_manifest(other_manifest)
@@ -133,11 +131,9 @@ def blend_files(
     else:
         raise ValueError(f"blend: unknown space {space!r} (network or image)")
     weights = out.with_suffix(".safetensors")
-    with atomic_path(weights) as temporary:
-        save_file(state, str(temporary))
+    manifest["sha256"] = write_safetensors(state, weights)
     manifest["name"] = out.stem
     manifest["weights"] = weights.name
-    manifest["sha256"] = sha256_file(weights)
     manifest["scores"] = {}  # the start's validation scores are not the blend's
     recipe = dict(manifest.get("training_recipe") or {})
     recipe["blend"] = {

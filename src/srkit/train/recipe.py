@@ -325,15 +325,10 @@ class RecipeRunner:
         if not (record.is_file() and self.output(recipe, stage).is_file()):
             return False
         saved = json.loads(record.read_text())
-        blended, wanted = saved["recipe"].get("blend"), stage.blend
-        same_blend = blended is None and wanted is None
-        if blended is not None and wanted is not None:
-            other = shipped_start(wanted.model)  # names resolved as the run resolved them
-            same_blend = (
-                blended["model"], blended["sha256"], blended["weight"],
-                blended.get("space", "network"),
-            ) == (other.name, other.manifest["sha256"], wanted.weight, wanted.space)  # fmt: skip
-        if not same_blend or _stable(saved["config"]) != _stable(
+        blended = saved["recipe"].get("blend")
+        if blended is not None:
+            blended = {"space": "network", **blended}  # records from before blend spaces
+        if blended != _blend_record(stage) or _stable(saved["config"]) != _stable(
             self.prepared(recipe, stage, None).to_dict()
         ):
             raise ConfigError(
@@ -452,12 +447,7 @@ class RecipeRunner:
             iterations, seconds = 0, 0.0
             start = Path(config.init.path)  # type: ignore[union-attr]  # a blend has a start
             other = shipped_start(stage.blend.model)
-            record["blend"] = {
-                "model": other.name,
-                "sha256": other.manifest["sha256"],
-                "weight": stage.blend.weight,
-                "space": stage.blend.space,
-            }
+            record["blend"] = _blend_record(stage)
             folder.mkdir(parents=True, exist_ok=True)
             blend_files(manifest_path(start), other.path, stage.blend.weight, out, record,
                         space=stage.blend.space)  # fmt: skip
@@ -486,6 +476,16 @@ class RecipeRunner:
         assert source is not None
         other, other_stage = source
         return {"recipe": other.model, "stage": other_stage.name}
+
+
+def _blend_record(stage: Stage) -> dict[str, Any] | None:
+    """What a blend stage's run records of its blend (the shipped model resolved and pinned),
+    and what a finished stage must still match."""
+    if stage.blend is None:
+        return None
+    other = shipped_start(stage.blend.model)
+    return {"model": other.name, "sha256": other.manifest["sha256"],
+            "weight": stage.blend.weight, "space": stage.blend.space}  # fmt: skip
 
 
 def shipped_start(name: str) -> ShippedModel:

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from srkit.bench.runner import run_benchmark
-from srkit.common.files import atomic_path, write_text_atomic
+from srkit.common.files import write_text_atomic
 from srkit.common.machine import machine_summary
 from srkit.data.builtin import bundled_set5
 from srkit.train.blend import SECOND
@@ -34,6 +33,7 @@ from srkit.weights.native import (
     read_state,
     sha256_file,
     weights_file,
+    write_safetensors,
 )
 from srkit.zoo import INDEX, MODELS_DIR, shipped_models
 
@@ -200,19 +200,38 @@ def _make_dependents_whole(models_dir: Path, weights_name: str, shipping: str) -
     for path in sorted(models_dir.glob("*.json")):
         if path.name == INDEX.name or path.stem == shipping:
             continue
-        info = json.loads(path.read_text())
-        if not isinstance(info, dict) or not any(
-            entry.get("weights") == weights_name for entry in info.get("includes", [])
-        ):
-            continue
         info = read_manifest(path)
+        if not any(entry["weights"] == weights_name for entry in info.get("includes", [])):
+            continue
         state = read_state(path, info)  # checked against every sha256 before anything moves
-        weights = path.parent / info["weights"]
-        with atomic_path(weights) as temporary:
-            save_file(state, str(temporary))
-        info.pop("includes")
-        info["sha256"] = sha256_file(weights)
+        del info["includes"]
+        info["sha256"] = write_safetensors(state, path.parent / info["weights"])
         write_text_atomic(path, json.dumps(info, indent=2) + "\n")
+
+
+def _pair_split(
+    mpath: Path, manifest: dict[str, Any], target: Path, models_dir: Path
+) -> tuple[dict[str, torch.Tensor], list[dict[str, str]]] | None:
+    """An image-space blend (a pair network) whose second network is a model of
+    ``models_dir``, bit for bit: its first network's tensors and the ``includes`` entry of the
+    other's file. ``None`` for any other model."""
+    blend = (manifest.get("training_recipe") or {}).get("blend") or {}
+    other = models_dir / f"{blend.get('other', {}).get('name', '')}.json"
+    if blend.get("space") != "image" or not other.is_file() or other.stem == target.stem:
+        return None
+    other_info = read_manifest(other)
+    if other_info["sha256"] != blend["other"]["sha256"] or other_info.get("includes"):
+        return None
+    state = read_state(mpath, manifest)
+    second = {k[len(SECOND) :]: v for k, v in state.items() if k.startswith(SECOND)}
+    shipped = read_safetensors(weights_file(other, other_info))
+    if second.keys() != shipped.keys() or not all(
+        torch.equal(second[k], shipped[k]) for k in shipped
+    ):
+        return None
+    first = {k: v for k, v in state.items() if not k.startswith(SECOND)}
+    entry = {"prefix": SECOND, "weights": other_info["weights"], "sha256": other_info["sha256"]}
+    return first, [entry]
 
 
 def _store_weights(
@@ -220,30 +239,17 @@ def _store_weights(
 ) -> list[dict[str, str]]:
     """Write the model's tensors to ``target``; returns the manifest's ``includes``.
 
-    An image-space blend (a pair network) whose second network is a model already in
-    ``models_dir``, bit for bit, stores only its first network and includes the other's file,
-    so the shipped weights hold each network once. Anything else is copied as it is.
+    A pair whose second network is already in ``models_dir`` stores only its first network and
+    includes the other's file (:func:`_pair_split`), so the shipped weights hold each network
+    once. A model with includes shipped elsewhere is written whole; anything else is copied.
     """
     mpath = manifest_path(manifest_file)
-    blend = (manifest.get("training_recipe") or {}).get("blend") or {}
-    other = models_dir / f"{blend.get('other', {}).get('name', '')}.json"
-    if blend.get("space") == "image" and other.is_file() and other.stem != target.stem:
-        other_info = read_manifest(other)
-        if other_info["sha256"] == blend["other"]["sha256"] and not other_info.get("includes"):
-            state = read_state(mpath, manifest)
-            second = {k[len(SECOND) :]: v for k, v in state.items() if k.startswith(SECOND)}
-            shipped = read_safetensors(weights_file(other, other_info))
-            if second.keys() == shipped.keys() and all(
-                torch.equal(second[k], shipped[k]) for k in shipped
-            ):
-                first = {k: v for k, v in state.items() if not k.startswith(SECOND)}
-                with atomic_path(target) as temporary:
-                    save_file(first, str(temporary))
-                return [{"prefix": SECOND, "weights": other_info["weights"],
-                         "sha256": other_info["sha256"]}]  # fmt: skip
-    if manifest.get("includes"):  # a split model shipped elsewhere: whole again
-        with atomic_path(target) as temporary:
-            save_file(read_state(mpath, manifest), str(temporary))
+    split = _pair_split(mpath, manifest, target, models_dir)
+    if split is not None:
+        write_safetensors(split[0], target)
+        return split[1]
+    if manifest.get("includes"):
+        write_safetensors(read_state(mpath, manifest), target)
     else:
         shutil.copyfile(mpath.parent / manifest["weights"], target)
     return []

@@ -113,8 +113,6 @@ def save_model(
     ``convention`` defaults to the arch's own (give one with ``input_size`` for a fixed-size
     network); ``purpose`` is one of :data:`PURPOSES`.
     """
-    from safetensors.torch import save_file  # the optional `weights` extra
-
     check_purpose(purpose, "save_model")
     spec = get_spec(arch)
     opts = spec.options(**(options or {}))
@@ -132,8 +130,7 @@ def save_model(
     if base.suffix in (".json", ".safetensors"):
         base = base.with_suffix("")
     weights = base.with_suffix(".safetensors")
-    with atomic_path(weights) as temporary:
-        save_file(state, str(temporary))
+    digest = write_safetensors(state, weights)
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -147,7 +144,7 @@ def save_model(
         "training_recipe": training_recipe or {},
         "scores": scores or {},
         "weights": weights.name,
-        "sha256": sha256_file(weights),
+        "sha256": digest,
     }
     out = base.with_suffix(".json")
     return write_text_atomic(out, json.dumps(manifest, indent=2) + "\n")
@@ -174,6 +171,15 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     if not state:
         raise WeightsError(f"{path}: the safetensors file holds no tensors")
     return state
+
+
+def write_safetensors(state: dict[str, torch.Tensor], path: str | Path) -> str:
+    """Write ``state`` to the ``.safetensors`` file ``path`` atomically; returns its sha256."""
+    from safetensors.torch import save_file  # the optional `weights` extra
+
+    with atomic_path(Path(path)) as temporary:
+        save_file(state, str(temporary))
+    return sha256_file(Path(path))
 
 
 def _check_manifest(manifest: Any, mpath: Path) -> dict[str, Any]:
